@@ -1,0 +1,49 @@
+//! The audit log: one JSON line per request. Tokens and accessors appear only as HMACs; request
+//! and response bodies are never written, so no secret value can reach it. Writing fails
+//! closed: a request whose line cannot be written is answered 500.
+
+use serde_json::Value;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug)]
+pub struct AuditLog {
+    file: Option<Mutex<std::fs::File>>,
+}
+
+impl AuditLog {
+    pub fn disabled() -> Self {
+        Self { file: None }
+    }
+
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        Ok(Self {
+            file: Some(Mutex::new(options.open(path)?)),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// Appends one entry. An error means the request must fail.
+    pub fn record(&self, entry: &Value) -> std::io::Result<()> {
+        let Some(file) = &self.file else {
+            return Ok(());
+        };
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        let mut file = file
+            .lock()
+            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
+        file.write_all(&line)
+    }
+}

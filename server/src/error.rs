@@ -1,0 +1,95 @@
+//! The one place where failures become HTTP responses. Clients get Vault's stable messages;
+//! the cause (which may name internals, never secrets) goes to the server log and audit line.
+
+use crate::http::reply::json_response;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A request the client can fix: 400 with this message.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The token lacks a capability: 403 `permission denied`.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// Missing, unknown, expired or revoked token: 403 `permission denied` + `invalid token`.
+    #[error("invalid token")]
+    InvalidToken,
+    /// Nothing there: 404 with an empty error list, as Vault answers a missing item.
+    #[error("not found")]
+    NotFound,
+    /// A path no engine serves: 404 with a message.
+    #[error("{0}")]
+    UnsupportedPath(String),
+    /// 405.
+    #[error("unsupported operation")]
+    MethodNotAllowed,
+    /// Body over the configured limit: 413.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 429.
+    #[error("rate limit exceeded")]
+    RateLimited,
+    /// Not initialised yet: 400 on the calls that need it.
+    #[error("Vault is not initialized")]
+    NotInitialized,
+    /// 503 `Vault is sealed`.
+    #[error("Vault is sealed")]
+    Sealed,
+    /// Anything else: 500 `internal error`; the cause is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) | ApiError::NotInitialized => StatusCode::BAD_REQUEST,
+            ApiError::PermissionDenied | ApiError::InvalidToken => StatusCode::FORBIDDEN,
+            ApiError::NotFound | ApiError::UnsupportedPath(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The message list the client sees.
+    pub fn client_messages(&self) -> Vec<String> {
+        match self {
+            ApiError::NotFound => vec![],
+            ApiError::InvalidToken => vec!["permission denied".into(), "invalid token".into()],
+            ApiError::Internal(_) => vec!["internal error".into()],
+            other => vec![other.to_string()],
+        }
+    }
+
+    pub fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "request failed");
+        }
+        json_response(self.status(), &json!({ "errors": self.client_messages() }))
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Sealed => ApiError::Sealed,
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::kv::KvError> for ApiError {
+    fn from(e: crate::kv::KvError) -> Self {
+        match e {
+            crate::kv::KvError::Invalid(msg) => ApiError::BadRequest(msg),
+            crate::kv::KvError::NotFound => ApiError::NotFound,
+            crate::kv::KvError::Store(s) => s.into(),
+        }
+    }
+}

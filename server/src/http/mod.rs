@@ -1,0 +1,300 @@
+//! The HTTP front: one dispatcher for everything under `/v1/`, mirroring how Vault routes by
+//! path prefix. Handlers are thin: they parse, authorise through [`crate::authz`], call the
+//! engine and hand back a [`reply::Reply`]. Every request ends in [`dispatch`], which writes the
+//! audit line and turns errors into responses in one place.
+
+pub mod kv;
+pub mod reply;
+pub mod sys;
+pub mod token;
+
+use crate::authz::Capability;
+use crate::error::ApiError;
+use crate::state::SharedApp;
+use crate::tokens::{Token, TokenRecord};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Request, header};
+use axum::response::Response;
+use reply::Reply;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// The peer address of a connection, attached to each request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// The operation a request asks for, after Vault's method rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Read,
+    Head,
+    List,
+    Write,
+    Delete,
+}
+
+/// A parsed request.
+#[derive(Debug)]
+pub struct Req {
+    pub op: Op,
+    /// Path after `/v1/`, percent-decoded, without a trailing `/` (except the list marker).
+    pub path: String,
+    pub query: HashMap<String, String>,
+    pub body: Bytes,
+    pub token: Option<Token>,
+}
+
+impl Req {
+    /// The JSON body; an empty body reads as `{}`. Errors never echo the input.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        serde_json::from_slice(body).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => "a field has the wrong type or is unknown",
+                serde_json::error::Category::Eof => "unexpected end of input",
+                _ => "malformed JSON",
+            };
+            ApiError::BadRequest(format!(
+                "failed to parse JSON input: {what} (line {}, column {})",
+                e.line(),
+                e.column()
+            ))
+        })
+    }
+}
+
+/// Per-request facts the audit line needs, filled in by the handlers.
+#[derive(Debug, Default)]
+pub struct Ctx {
+    pub request_id: String,
+    pub client: Option<SocketAddr>,
+    pub token_record: Option<TokenRecord>,
+    /// Why a request was refused, in full, for the audit log only.
+    pub audit_detail: Option<String>,
+    /// Extra audit fields (role, issuer, selected claims).
+    pub audit_extra: serde_json::Map<String, serde_json::Value>,
+}
+
+pub fn router(app: SharedApp) -> Router {
+    Router::new().fallback(dispatch).with_state(app)
+}
+
+fn new_request_id() -> String {
+    let b = crate::crypto::random_bytes::<16>().unwrap_or_default();
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Paths Vault does not audit: unauthenticated status and unseal calls.
+fn unaudited(path: &str) -> bool {
+    matches!(
+        path,
+        "sys/health" | "sys/seal-status" | "sys/init" | "sys/unseal" | "sys/leader"
+    )
+}
+
+async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Response {
+    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    let mut ctx = Ctx {
+        request_id: new_request_id(),
+        client,
+        ..Default::default()
+    };
+    let method = request.method().clone();
+    let raw_path = request.uri().path().to_owned();
+    let timeout = app.limits.request_timeout;
+    let result = match tokio::time::timeout(timeout, handle(&app, &mut ctx, request)).await {
+        Ok(result) => result,
+        Err(_) => Err(ApiError::Internal("request timed out".into())),
+    };
+    let audit_path = raw_path.trim_start_matches("/v1/").trim_end_matches('/');
+    if app.audit.enabled() && !unaudited(audit_path) {
+        let (status, error) = match &result {
+            Ok(reply) => (reply.status().as_u16(), None),
+            Err(e) => (e.status().as_u16(), Some(e.to_string())),
+        };
+        let record = ctx.token_record.as_ref();
+        let mut entry = json!({
+            "time": crate::clock::rfc3339_now(),
+            "type": "request",
+            "request_id": ctx.request_id,
+            "remote_address": ctx.client.map(|a| a.ip().to_string()),
+            "method": method.as_str(),
+            "path": audit_path,
+            "status": status,
+            "error": error,
+            "reason": ctx.audit_detail,
+            "accessor": record.and_then(|r| app.tokens.audit_hash(&r.accessor)),
+            "policies": record.map(|r| r.policies.clone()),
+            "token_role": record.and_then(|r| r.role.clone()),
+        });
+        if let Some(obj) = entry.as_object_mut() {
+            obj.extend(std::mem::take(&mut ctx.audit_extra));
+        }
+        if let Err(e) = app.audit.record(&entry) {
+            tracing::error!(error = %e, "audit log write failed; refusing request");
+            return ApiError::Internal("audit log unavailable".into()).into_response();
+        }
+    }
+    match result {
+        Ok(reply) => reply.into_response(&ctx.request_id),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn token_from_headers(headers: &HeaderMap) -> Option<Token> {
+    if let Some(v) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+        return Some(Token::new(v.trim().to_owned()));
+    }
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, value) = auth.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| Token::new(value.trim().to_owned()))
+}
+
+fn percent_decode(path: &str) -> Result<String, ApiError> {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| ApiError::BadRequest("invalid percent-encoding in path".into()))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| ApiError::BadRequest("path is not valid UTF-8".into()))
+}
+
+fn parse_query(query: Option<&str>) -> Result<HashMap<String, String>, ApiError> {
+    let mut map = HashMap::new();
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        map.insert(percent_decode(k)?, percent_decode(&v.replace('+', " "))?);
+    }
+    Ok(map)
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::BadRequest("failed to read request body".into())
+        }
+    })
+}
+
+async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Result<Reply, ApiError> {
+    let (parts, body) = request.into_parts();
+    let Some(rest) = parts.uri.path().strip_prefix("/v1/") else {
+        return Err(ApiError::UnsupportedPath("unsupported path".into()));
+    };
+    let query = parse_query(parts.uri.query())?;
+    let list_flag = query.get("list").is_some_and(|v| v == "true" || v == "1");
+    let op = match parts.method {
+        Method::GET if list_flag => Op::List,
+        Method::GET => Op::Read,
+        Method::HEAD => Op::Head,
+        Method::POST | Method::PUT => Op::Write,
+        Method::DELETE => Op::Delete,
+        ref m if m.as_str() == "LIST" => Op::List,
+        _ => return Err(ApiError::MethodNotAllowed),
+    };
+    let body = read_body(body, &parts.headers, app.limits.max_body_bytes).await?;
+    let decoded = percent_decode(rest)?;
+    let req = Req {
+        op,
+        path: decoded.trim_end_matches('/').to_owned(),
+        query,
+        body,
+        token: token_from_headers(&parts.headers),
+    };
+    let path = req.path.clone();
+    if let Some(sys_path) = path.strip_prefix("sys/") {
+        return sys::handle(app, ctx, &req, sys_path).await;
+    }
+    if app.store.is_sealed() {
+        return Err(ApiError::Sealed);
+    }
+    if let Some(kv_path) = path.strip_prefix("secret/") {
+        return kv::handle(app, ctx, &req, kv_path).await;
+    }
+    if let Some(token_path) = path.strip_prefix("auth/token/") {
+        return token::handle(app, ctx, &req, token_path).await;
+    }
+    Err(ApiError::UnsupportedPath(format!(
+        "no handler for route \"{path}\""
+    )))
+}
+
+/// Resolves the request's token; spends a use of limited-use tokens.
+pub async fn authenticate(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    req: &Req,
+) -> Result<TokenRecord, ApiError> {
+    if app.store.is_sealed() {
+        return Err(ApiError::Sealed);
+    }
+    let token = req.token.as_ref().ok_or_else(|| {
+        ctx.audit_detail = Some("no token presented".into());
+        ApiError::InvalidToken
+    })?;
+    let record = app.tokens.lookup(token.expose())?.ok_or_else(|| {
+        ctx.audit_detail = Some("token unknown, expired or revoked".into());
+        ApiError::InvalidToken
+    })?;
+    app.tokens.spend_use(token.expose(), &record).await?;
+    ctx.token_record = Some(record.clone());
+    Ok(record)
+}
+
+/// Authenticates and checks one capability on `path`.
+pub async fn authorize(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    req: &Req,
+    path: &str,
+    capability: Capability,
+) -> Result<TokenRecord, ApiError> {
+    let record = authenticate(app, ctx, req).await?;
+    if app.authz.allows(&record.policies, path, capability) {
+        Ok(record)
+    } else {
+        ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));
+        Err(ApiError::PermissionDenied)
+    }
+}

@@ -1,0 +1,85 @@
+//! Response building with Vault's wire rules: `Content-Type: application/json` exactly,
+//! `Cache-Control: no-store` on every response, 204 with no body when there is nothing to say,
+//! and the success envelope.
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub fn no_content() -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// What a handler hands back: turned into a response by [`Reply::into_response`].
+#[derive(Debug)]
+pub enum Reply {
+    /// 200 with the envelope around `data`.
+    Data(Value),
+    /// 200 with the envelope around an `auth` block.
+    Auth(Value),
+    /// A body sent as-is (sys endpoints are not enveloped).
+    Raw(StatusCode, Value),
+    /// 404 carrying a full envelope (a deleted or destroyed KV version).
+    GoneEnvelope(Value),
+    NoContent,
+}
+
+fn envelope(request_id: &str, data: Value, auth: Value) -> Value {
+    json!({
+        "request_id": request_id,
+        "lease_id": "",
+        "renewable": false,
+        "lease_duration": 0,
+        "data": data,
+        "wrap_info": null,
+        "warnings": null,
+        "auth": auth,
+    })
+}
+
+impl Reply {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Reply::Data(_) | Reply::Auth(_) => StatusCode::OK,
+            Reply::Raw(status, _) => *status,
+            Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
+            Reply::NoContent => StatusCode::NO_CONTENT,
+        }
+    }
+
+    pub fn into_response(self, request_id: &str) -> Response {
+        match self {
+            Reply::Data(data) => {
+                json_response(StatusCode::OK, &envelope(request_id, data, Value::Null))
+            }
+            Reply::Auth(auth) => {
+                json_response(StatusCode::OK, &envelope(request_id, Value::Null, auth))
+            }
+            Reply::Raw(status, body) => json_response(status, &body),
+            Reply::GoneEnvelope(data) => json_response(
+                StatusCode::NOT_FOUND,
+                &envelope(request_id, data, Value::Null),
+            ),
+            Reply::NoContent => no_content(),
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! `sys/*`: health, seal status, init, unseal, seal, key rotation, the KV mount preflight.
+
+use super::reply::Reply;
+use super::{Ctx, Op, Req, authenticate, authorize};
+use crate::authz::Capability;
+use crate::crypto::SecretKey;
+use crate::error::ApiError;
+use crate::state::SharedApp;
+use crate::store::sealed::{UnsealCredential, UnsealError};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub async fn handle(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    req: &Req,
+    path: &str,
+) -> Result<Reply, ApiError> {
+    match (path, req.op) {
+        ("health", Op::Read | Op::Head) => health(app, req),
+        ("seal-status", Op::Read) => Ok(Reply::Raw(StatusCode::OK, seal_status(app)?)),
+        ("leader", Op::Read) => Ok(Reply::Raw(
+            StatusCode::OK,
+            json!({"ha_enabled": false, "is_self": false, "active_time": "0001-01-01T00:00:00Z",
+                   "leader_address": "", "leader_cluster_address": "", "performance_standby": false,
+                   "performance_standby_last_remote_wal": 0}),
+        )),
+        ("init", Op::Read) => Ok(Reply::Raw(
+            StatusCode::OK,
+            json!({"initialized": app.store.is_initialized()?}),
+        )),
+        ("init", Op::Write) => init(app, req).await,
+        ("unseal", Op::Write) => unseal(app, req).await,
+        ("seal", Op::Write) => {
+            authorize(app, ctx, req, "sys/seal", Capability::Sudo).await?;
+            app.store.seal();
+            tracing::info!("sealed by operator request");
+            Ok(Reply::NoContent)
+        }
+        ("rotate", Op::Write) => {
+            authorize(app, ctx, req, "sys/rotate", Capability::Sudo).await?;
+            let term = app.store.rotate()?;
+            tracing::info!(term, "data key rotated");
+            Ok(Reply::Data(json!({"term": term})))
+        }
+        ("key-status", Op::Read) => {
+            authorize(app, ctx, req, "sys/key-status", Capability::Read).await?;
+            let term = app
+                .store
+                .keyring()
+                .map(|k| k.current_version())
+                .ok_or(ApiError::Sealed)?;
+            Ok(Reply::Data(json!({"term": term})))
+        }
+        (p, Op::Read)
+            if p == "internal/ui/mounts/secret" || p.starts_with("internal/ui/mounts/secret/") =>
+        {
+            // Vault lets any token that can use the mount see it; a valid token suffices here.
+            authenticate(app, ctx, req).await?;
+            Ok(Reply::Data(json!({
+                "type": "kv", "path": "secret/", "description": "key/value secret storage",
+                "options": {"version": "2"}, "accessor": "kv_vaultd", "local": false,
+                "seal_wrap": false, "external_entropy_access": false, "uuid": "",
+                "config": {"default_lease_ttl": 0, "max_lease_ttl": 0, "force_no_cache": false},
+            })))
+        }
+        (p, _) if p.starts_with("internal/ui/mounts") => Err(ApiError::NotFound),
+        (
+            "health" | "seal-status" | "leader" | "init" | "unseal" | "seal" | "rotate"
+            | "key-status",
+            _,
+        ) => Err(ApiError::MethodNotAllowed),
+        _ => {
+            if app.store.is_sealed() {
+                Err(ApiError::Sealed)
+            } else {
+                Err(ApiError::UnsupportedPath(format!(
+                    "no handler for route \"sys/{path}\""
+                )))
+            }
+        }
+    }
+}
+
+fn health(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
+    let initialized = app.store.is_initialized()?;
+    let sealed = app.store.is_sealed();
+    let code = |name: &str, default: u16| -> Result<u16, ApiError> {
+        match req.query.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=999).contains(c))
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!("bad code for {name}: not an HTTP status"))
+                }),
+        }
+    };
+    let status = if !initialized {
+        code("uninitcode", 501)?
+    } else if sealed {
+        code("sealedcode", 503)?
+    } else {
+        code("activecode", 200)?
+    };
+    let status =
+        StatusCode::from_u16(status).map_err(|_| ApiError::BadRequest("bad status code".into()))?;
+    Ok(Reply::Raw(
+        status,
+        json!({
+            "initialized": initialized, "sealed": sealed, "standby": false,
+            "performance_standby": false, "replication_performance_mode": "disabled",
+            "replication_dr_mode": "disabled", "server_time_utc": crate::clock::unix_now(),
+            "version": VERSION,
+        }),
+    ))
+}
+
+fn seal_status(app: &SharedApp) -> Result<Value, ApiError> {
+    let initialized = app.store.is_initialized()?;
+    let n = u8::from(initialized);
+    Ok(json!({
+        "type": "shamir", "initialized": initialized, "sealed": app.store.is_sealed(),
+        "t": n, "n": n, "progress": 0, "nonce": "", "version": VERSION,
+        "build_date": "", "migration": false, "recovery_seal": false, "storage_type": "sled",
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InitRequest {
+    #[serde(default)]
+    secret_shares: Option<u32>,
+    #[serde(default)]
+    secret_threshold: Option<u32>,
+    /// Optional operator passphrase for a second key slot.
+    #[serde(default)]
+    passphrase: Option<Zeroizing<String>>,
+    #[serde(default)]
+    pgp_keys: Option<Value>,
+    #[serde(default)]
+    root_token_pgp_key: Option<Value>,
+}
+
+async fn init(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
+    let body: InitRequest = req.json()?;
+    if body.secret_shares.unwrap_or(1) != 1 || body.secret_threshold.unwrap_or(1) != 1 {
+        return Err(ApiError::BadRequest(
+            "vaultd uses a single unseal key: set secret_shares=1 and secret_threshold=1 \
+             (vault operator init -key-shares=1 -key-threshold=1)"
+                .into(),
+        ));
+    }
+    if body.pgp_keys.is_some() || body.root_token_pgp_key.is_some() {
+        return Err(ApiError::BadRequest(
+            "PGP-encrypted keys are not supported".into(),
+        ));
+    }
+    if body.passphrase.as_ref().is_some_and(|p| p.len() < 12) {
+        return Err(ApiError::BadRequest(
+            "passphrase must be at least 12 characters".into(),
+        ));
+    }
+    let (output, root_token) =
+        crate::bootstrap::initialize(app, body.passphrase.as_ref().map(|p| p.as_bytes()), None)
+            .await?
+            .ok_or_else(|| ApiError::BadRequest("Vault is already initialized".into()))?;
+    let key = output.unseal_key.expose();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Reply::Raw(
+        StatusCode::OK,
+        json!({"keys": [hex], "keys_base64": [B64.encode(key)], "root_token": root_token.expose()}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealRequest {
+    #[serde(default)]
+    key: Option<Zeroizing<String>>,
+    #[serde(default)]
+    passphrase: Option<Zeroizing<String>>,
+    #[serde(default)]
+    reset: bool,
+    #[serde(default)]
+    migrate: bool,
+}
+
+/// Accepts the unseal key as hex or base64, as Vault does.
+pub fn parse_unseal_key(text: &str) -> Option<SecretKey> {
+    let text = text.trim();
+    if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
+            (0..32)
+                .filter_map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok())
+                .collect(),
+        );
+        return SecretKey::from_slice(&bytes);
+    }
+    let bytes = Zeroizing::new(B64.decode(text).ok()?);
+    SecretKey::from_slice(&bytes)
+}
+
+async fn unseal(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
+    let body: UnsealRequest = req.json()?;
+    let _ = body.migrate;
+    if !app.store.is_initialized()? {
+        return Err(ApiError::NotInitialized);
+    }
+    let credential = match (&body.key, &body.passphrase) {
+        (Some(key), None) => UnsealCredential::Key(parse_unseal_key(key).ok_or_else(|| {
+            ApiError::BadRequest("'key' must be a 32-byte key in hex or base64".into())
+        })?),
+        (None, Some(p)) => UnsealCredential::Passphrase(Zeroizing::new(p.as_bytes().to_vec())),
+        (None, None) if body.reset => return Ok(Reply::Raw(StatusCode::OK, seal_status(app)?)),
+        (None, None) => {
+            return Err(ApiError::BadRequest(
+                "missing required 'key' parameter".into(),
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give either 'key' or 'passphrase', not both".into(),
+            ));
+        }
+    };
+    let store = app.store.clone();
+    // Argon2id takes a while and a lot of memory: keep it off the async workers.
+    let result = tokio::task::spawn_blocking(move || store.unseal(credential))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    match result {
+        Ok(()) => {
+            tracing::info!("unsealed");
+            Ok(Reply::Raw(StatusCode::OK, seal_status(app)?))
+        }
+        Err(UnsealError::WrongKey) => {
+            tracing::warn!("unseal attempt with an incorrect key");
+            Err(ApiError::BadRequest(
+                "unseal failed: the key or passphrase is incorrect".into(),
+            ))
+        }
+        Err(UnsealError::NoPassphraseSlot) => Err(ApiError::BadRequest(
+            "unseal failed: no passphrase was set at init; use the unseal key".into(),
+        )),
+        Err(UnsealError::NotInitialized) => Err(ApiError::NotInitialized),
+        Err(UnsealError::Store(e)) => Err(e.into()),
+    }
+}

@@ -1,0 +1,271 @@
+//! `auth/token/*`: create, lookup, renew and revoke, with Vault's shapes.
+
+use super::reply::Reply;
+use super::{Ctx, Op, Req, authenticate, authorize};
+use crate::authz::Capability;
+use crate::clock::{parse_duration, rfc3339_from_unix, unix_now};
+use crate::error::ApiError;
+use crate::state::SharedApp;
+use crate::tokens::{Issued, NewToken, TokenRecord};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// Default TTL of tokens created through `auth/token/create`.
+const DEFAULT_TTL: u64 = 3600;
+/// Cap on any token's lifetime unless set lower.
+const MAX_TTL: u64 = 32 * 24 * 3600;
+
+pub async fn handle(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    req: &Req,
+    path: &str,
+) -> Result<Reply, ApiError> {
+    let acl_path = format!("auth/token/{path}");
+    match (path, req.op) {
+        ("lookup-self", Op::Read | Op::Write) => {
+            let record = authorize(app, ctx, req, &acl_path, Capability::Read).await?;
+            let id = req.token.as_ref().map(|t| t.expose().to_owned());
+            Ok(Reply::Data(lookup_json(&record, id.as_deref())))
+        }
+        ("renew-self", Op::Write) => {
+            let record = authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let body: RenewBody = req.json()?;
+            let token = req.token.as_ref().ok_or(ApiError::InvalidToken)?;
+            let renewed = renew(record, body.increment.as_ref())?;
+            app.tokens.update(token.expose(), &renewed).await?;
+            Ok(Reply::Auth(auth_json(&renewed, None)))
+        }
+        ("revoke-self", Op::Write) => {
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            if let Some(token) = &req.token {
+                app.tokens.revoke(token.expose()).await?;
+            }
+            Ok(Reply::NoContent)
+        }
+        ("create" | "create-orphan", Op::Write) => create(app, ctx, req, &acl_path).await,
+        ("lookup", Op::Write) => {
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let body: TokenBody = req.json()?;
+            let record = app
+                .tokens
+                .lookup(&body.token)?
+                .ok_or(ApiError::BadRequest("bad token".into()))?;
+            Ok(Reply::Data(lookup_json(&record, Some(&body.token))))
+        }
+        ("lookup-accessor", Op::Write) => {
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let body: AccessorBody = req.json()?;
+            let (_, record) = app
+                .tokens
+                .lookup_accessor(&body.accessor)?
+                .ok_or_else(|| ApiError::BadRequest("invalid accessor".into()))?;
+            Ok(Reply::Data(lookup_json(&record, None)))
+        }
+        ("revoke", Op::Write) => {
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let body: TokenBody = req.json()?;
+            app.tokens.revoke(&body.token).await?;
+            Ok(Reply::NoContent)
+        }
+        ("revoke-accessor", Op::Write) => {
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let body: AccessorBody = req.json()?;
+            if !app.tokens.revoke_accessor(&body.accessor).await? {
+                return Err(ApiError::BadRequest("invalid accessor".into()));
+            }
+            Ok(Reply::NoContent)
+        }
+        (
+            "lookup-self" | "renew-self" | "revoke-self" | "create" | "create-orphan" | "lookup"
+            | "lookup-accessor" | "revoke" | "revoke-accessor",
+            _,
+        ) => {
+            authenticate(app, ctx, req).await?;
+            Err(ApiError::MethodNotAllowed)
+        }
+        _ => Err(ApiError::UnsupportedPath(format!(
+            "no handler for route \"{acl_path}\""
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenBody {
+    token: Zeroizing<String>,
+}
+
+#[derive(Deserialize)]
+struct AccessorBody {
+    accessor: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewBody {
+    #[serde(default)]
+    increment: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct CreateBody {
+    #[serde(default)]
+    policies: Option<Vec<String>>,
+    #[serde(default)]
+    ttl: Option<Value>,
+    #[serde(default)]
+    explicit_max_ttl: Option<Value>,
+    #[serde(default)]
+    num_uses: Option<u32>,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    meta: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    renewable: Option<bool>,
+    #[serde(default)]
+    no_default_policy: bool,
+}
+
+fn duration_field(value: Option<&Value>, name: &str) -> Result<Option<u64>, ApiError> {
+    value
+        .map(|v| {
+            parse_duration(v).ok_or_else(|| {
+                ApiError::BadRequest(format!("{name} must be a duration like \"30m\" or seconds"))
+            })
+        })
+        .transpose()
+}
+
+async fn create(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    req: &Req,
+    acl_path: &str,
+) -> Result<Reply, ApiError> {
+    let parent = authorize(app, ctx, req, acl_path, Capability::Update).await?;
+    let body: CreateBody = req.json()?;
+    let mut policies = body.policies.unwrap_or_else(|| parent.policies.clone());
+    policies.retain(|p| !p.is_empty());
+    if !parent.is_root()
+        && let Some(extra) = policies
+            .iter()
+            .find(|p| !parent.policies.contains(p) && *p != "default")
+    {
+        ctx.audit_detail = Some(format!("child policy {extra} not held by parent"));
+        return Err(ApiError::BadRequest(format!(
+            "child policies must be subset of parent: \"{extra}\" is not held by this token"
+        )));
+    }
+    if !body.no_default_policy && !policies.iter().any(|p| p == "default" || p == "root") {
+        policies.push("default".into());
+    }
+    policies.sort();
+    policies.dedup();
+    let ttl = duration_field(body.ttl.as_ref(), "ttl")?
+        .filter(|t| *t > 0)
+        .unwrap_or(DEFAULT_TTL);
+    let explicit_max =
+        duration_field(body.explicit_max_ttl.as_ref(), "explicit_max_ttl")?.unwrap_or(0);
+    let ttl = ttl.min(MAX_TTL).min(if explicit_max > 0 {
+        explicit_max
+    } else {
+        u64::MAX
+    });
+    // A child never outlives its parent.
+    let ttl = match parent.expire_time {
+        Some(parent_expiry) => ttl.min(parent_expiry.saturating_sub(unix_now())),
+        None => ttl,
+    };
+    if ttl == 0 {
+        return Err(ApiError::BadRequest(
+            "the parent token expires now; cannot create a child".into(),
+        ));
+    }
+    let display_name = body.display_name.unwrap_or_else(|| "token".into());
+    let Issued { token, record } = app
+        .tokens
+        .create(NewToken {
+            policies,
+            meta: body.meta.unwrap_or_default(),
+            display_name: format!("token-{}", display_name.trim_start_matches("token-")),
+            ttl,
+            explicit_max_ttl: explicit_max,
+            num_uses: body.num_uses.unwrap_or(0),
+            path: "auth/token/create".into(),
+            renewable: body.renewable.unwrap_or(true),
+            role: None,
+        })
+        .await?;
+    Ok(Reply::Auth(auth_json(&record, Some(token.expose()))))
+}
+
+/// Renews up to the token's caps. `increment` overrides the original TTL.
+fn renew(mut record: TokenRecord, increment: Option<&Value>) -> Result<TokenRecord, ApiError> {
+    if !record.renewable {
+        return Err(ApiError::BadRequest("lease is not renewable".into()));
+    }
+    let now = unix_now();
+    let increment = duration_field(increment, "increment")?
+        .filter(|i| *i > 0)
+        .unwrap_or(record.creation_ttl);
+    let mut expiry = now + increment.min(record.creation_ttl.max(1));
+    if let Some(cap) = record.max_expire(None) {
+        expiry = expiry.min(cap);
+    }
+    record.expire_time = Some(expiry.max(record.expire_time.unwrap_or(0)));
+    record.last_renewal_time = Some(now);
+    Ok(record)
+}
+
+/// The `auth` block of login, create and renew responses.
+pub fn auth_json(record: &TokenRecord, client_token: Option<&str>) -> Value {
+    let token_policies = record.policies.clone();
+    let metadata = if record.meta.is_empty() {
+        Value::Null
+    } else {
+        json!(record.meta)
+    };
+    json!({
+        "client_token": client_token.unwrap_or(""),
+        "accessor": record.accessor,
+        "policies": token_policies,
+        "token_policies": token_policies,
+        "metadata": metadata,
+        "lease_duration": record.ttl_remaining(unix_now()),
+        "renewable": record.renewable,
+        "entity_id": record.entity_id,
+        "token_type": "service",
+        "orphan": true,
+        "mfa_requirement": null,
+        "num_uses": record.num_uses,
+    })
+}
+
+/// `data` of lookup responses. `id` is the token itself when the caller presented it.
+pub fn lookup_json(record: &TokenRecord, id: Option<&str>) -> Value {
+    let now = unix_now();
+    json!({
+        "accessor": record.accessor,
+        "creation_time": record.creation_time,
+        "creation_ttl": record.creation_ttl,
+        "display_name": record.display_name,
+        "entity_id": record.entity_id,
+        "expire_time": record.expire_time.map(rfc3339_from_unix),
+        "explicit_max_ttl": record.explicit_max_ttl,
+        "id": id.unwrap_or(""),
+        "issue_time": rfc3339_from_unix(record.creation_time),
+        "last_renewal_time": record.last_renewal_time,
+        "meta": if record.meta.is_empty() { Value::Null } else { json!(record.meta) },
+        "num_uses": record.num_uses,
+        "orphan": true,
+        "path": record.path,
+        "policies": record.policies,
+        "renewable": record.renewable,
+        "role": record.role,
+        "ttl": record.ttl_remaining(now),
+        "type": "service",
+    })
+}

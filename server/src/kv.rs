@@ -1,0 +1,432 @@
+//! The KV version 2 secrets engine mounted at `secret/`, with Vault's semantics: versions,
+//! check-and-set, soft delete, undelete, destroy, metadata and max versions.
+//!
+//! Records in the `kv` tree: `m\0<path>` holds a path's metadata, `v\0<path>\0<version BE>`
+//! holds one version's data. Both are sealed by the store like every record.
+
+use crate::clock::rfc3339_now;
+use crate::store::sealed::SealedStore;
+use crate::store::{PlainWrite, StoreError, Tree};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use tokio::sync::Mutex;
+
+/// Vault's default when a mount sets none.
+pub const DEFAULT_MAX_VERSIONS: u64 = 10;
+const MAX_PATH_LEN: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    /// Client error, surfaced as 400 with this message.
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing at that path / version: 404.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct VersionMeta {
+    pub created_time: String,
+    pub deletion_time: String,
+    pub destroyed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct Metadata {
+    pub created_time: String,
+    pub updated_time: String,
+    pub current_version: u64,
+    pub oldest_version: u64,
+    pub max_versions: u64,
+    pub cas_required: bool,
+    pub delete_version_after: String,
+    pub custom_metadata: Option<BTreeMap<String, String>>,
+    pub versions: BTreeMap<u64, VersionMeta>,
+}
+
+impl Metadata {
+    pub fn to_json(&self) -> Value {
+        let versions: Map<String, Value> = self
+            .versions
+            .iter()
+            .map(|(v, m)| (v.to_string(), json!(m)))
+            .collect();
+        json!({
+            "cas_required": self.cas_required,
+            "created_time": self.created_time,
+            "current_version": self.current_version,
+            "delete_version_after": self.delete_version_after,
+            "max_versions": self.max_versions,
+            "oldest_version": self.oldest_version,
+            "updated_time": self.updated_time,
+            "custom_metadata": self.custom_metadata,
+            "versions": versions,
+        })
+    }
+
+    fn version_json(&self, version: u64) -> Value {
+        let meta = self.versions.get(&version).cloned().unwrap_or_default();
+        json!({
+            "created_time": meta.created_time,
+            "custom_metadata": self.custom_metadata,
+            "deletion_time": meta.deletion_time,
+            "destroyed": meta.destroyed,
+            "version": version,
+        })
+    }
+}
+
+/// Validates a secret path: non-empty segments, no `.`/`..`, no control characters.
+pub fn validate_path(path: &str) -> Result<(), KvError> {
+    let bad = |why: &str| Err(KvError::Invalid(format!("invalid secret path: {why}")));
+    if path.is_empty() {
+        return bad("path is empty");
+    }
+    if path.len() > MAX_PATH_LEN {
+        return bad("path is longer than 512 bytes");
+    }
+    if path.chars().any(|c| c.is_control()) {
+        return bad("path contains control characters");
+    }
+    for segment in path.split('/') {
+        match segment {
+            "" => return bad("empty path segment"),
+            "." | ".." => return bad("'.' and '..' segments are not allowed"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn meta_key(path: &str) -> Vec<u8> {
+    [b"m\0".as_slice(), path.as_bytes()].concat()
+}
+
+fn version_key(path: &str, version: u64) -> Vec<u8> {
+    [
+        b"v\0".as_slice(),
+        path.as_bytes(),
+        b"\0",
+        &version.to_be_bytes(),
+    ]
+    .concat()
+}
+
+/// One read result.
+#[derive(Debug)]
+pub enum ReadOutcome {
+    /// The live version: `{"data":…, "metadata":…}`.
+    Found(Value),
+    /// Deleted or destroyed: the envelope body Vault returns with a 404.
+    Gone(Value),
+}
+
+#[derive(Debug)]
+pub struct Kv {
+    store: SealedStore,
+    /// Serialises writes so read-modify-write of metadata is atomic. Reads take no lock.
+    write_lock: Mutex<()>,
+}
+
+impl Kv {
+    pub fn new(store: SealedStore) -> Self {
+        Self {
+            store,
+            write_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn metadata(&self, path: &str) -> Result<Option<Metadata>, KvError> {
+        validate_path(path)?;
+        Ok(self.store.get_json(Tree::Kv, &meta_key(path))?)
+    }
+
+    pub fn read(&self, path: &str, version: Option<u64>) -> Result<ReadOutcome, KvError> {
+        let meta = self.metadata(path)?.ok_or(KvError::NotFound)?;
+        let version = match version {
+            None | Some(0) => meta.current_version,
+            Some(v) => v,
+        };
+        let vmeta = meta.versions.get(&version).ok_or(KvError::NotFound)?;
+        if vmeta.destroyed || !vmeta.deletion_time.is_empty() {
+            return Ok(ReadOutcome::Gone(
+                json!({"data": null, "metadata": meta.version_json(version)}),
+            ));
+        }
+        let data = self
+            .store
+            .get(Tree::Kv, &version_key(path, version))?
+            .ok_or(KvError::NotFound)?;
+        let data: Value = serde_json::from_slice(&data).map_err(|_| StoreError::Corrupt {
+            tree: "kv",
+            key: path.to_owned(),
+        })?;
+        Ok(ReadOutcome::Found(
+            json!({"data": data, "metadata": meta.version_json(version)}),
+        ))
+    }
+
+    /// Writes a new version. `cas`: `Some(0)` = create only, `Some(n)` = current must be n.
+    pub async fn write(
+        &self,
+        path: &str,
+        data: Map<String, Value>,
+        cas: Option<u64>,
+    ) -> Result<Value, KvError> {
+        validate_path(path)?;
+        let response = {
+            let _guard = self.write_lock.lock().await;
+            let now = rfc3339_now();
+            let mut meta: Metadata = self
+                .store
+                .get_json(Tree::Kv, &meta_key(path))?
+                .unwrap_or_else(|| Metadata {
+                    created_time: now.clone(),
+                    delete_version_after: "0s".into(),
+                    ..Default::default()
+                });
+            match cas {
+                Some(expected) if expected != meta.current_version => {
+                    return Err(KvError::Invalid(
+                        "check-and-set parameter did not match the current version".into(),
+                    ));
+                }
+                None if meta.cas_required => {
+                    return Err(KvError::Invalid(
+                        "check-and-set parameter required for this call".into(),
+                    ));
+                }
+                _ => {}
+            }
+            let version = meta.current_version + 1;
+            meta.current_version = version;
+            meta.updated_time = now.clone();
+            meta.versions.insert(
+                version,
+                VersionMeta {
+                    created_time: now,
+                    ..Default::default()
+                },
+            );
+            let data_bytes =
+                serde_json::to_vec(&data).map_err(|e| KvError::Invalid(e.to_string()))?;
+            let mut writes = vec![(Tree::Kv, version_key(path, version), Some(data_bytes))];
+            writes.extend(self.prune(path, &mut meta));
+            writes.push((
+                Tree::Kv,
+                meta_key(path),
+                Some(serde_json::to_vec(&meta).unwrap_or_default()),
+            ));
+            self.store.write(writes)?;
+            meta.version_json(version)
+        };
+        self.store.sync().await?;
+        Ok(response)
+    }
+
+    /// Drops versions beyond max_versions, oldest first.
+    fn prune(&self, path: &str, meta: &mut Metadata) -> Vec<PlainWrite> {
+        let max = if meta.max_versions == 0 {
+            DEFAULT_MAX_VERSIONS
+        } else {
+            meta.max_versions
+        };
+        let mut writes = Vec::new();
+        while meta.versions.len() as u64 > max {
+            let Some((&oldest, _)) = meta.versions.iter().next() else {
+                break;
+            };
+            meta.versions.remove(&oldest);
+            writes.push((Tree::Kv, version_key(path, oldest), None));
+        }
+        meta.oldest_version = meta.versions.keys().next().copied().unwrap_or(0);
+        writes
+    }
+
+    /// Applies `change` to the metadata of `path` under the write lock and stores it.
+    async fn modify<F>(&self, path: &str, change: F) -> Result<(), KvError>
+    where
+        F: FnOnce(&mut Metadata, &mut Vec<PlainWrite>) -> Result<(), KvError>,
+    {
+        validate_path(path)?;
+        {
+            let _guard = self.write_lock.lock().await;
+            let Some(mut meta) = self.store.get_json::<Metadata>(Tree::Kv, &meta_key(path))? else {
+                return Ok(());
+            };
+            let mut writes = Vec::new();
+            change(&mut meta, &mut writes)?;
+            writes.push((
+                Tree::Kv,
+                meta_key(path),
+                Some(serde_json::to_vec(&meta).unwrap_or_default()),
+            ));
+            self.store.write(writes)?;
+        }
+        self.store.sync().await?;
+        Ok(())
+    }
+
+    /// Soft-deletes the given versions (`None` = the current one).
+    pub async fn delete_versions(
+        &self,
+        path: &str,
+        versions: Option<Vec<u64>>,
+    ) -> Result<(), KvError> {
+        self.modify(path, |meta, _| {
+            let targets = versions.unwrap_or_else(|| vec![meta.current_version]);
+            let now = rfc3339_now();
+            for v in targets {
+                if let Some(vm) = meta.versions.get_mut(&v)
+                    && !vm.destroyed
+                    && vm.deletion_time.is_empty()
+                {
+                    vm.deletion_time = now.clone();
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn undelete_versions(&self, path: &str, versions: Vec<u64>) -> Result<(), KvError> {
+        self.modify(path, |meta, _| {
+            for v in versions {
+                if let Some(vm) = meta.versions.get_mut(&v)
+                    && !vm.destroyed
+                {
+                    vm.deletion_time.clear();
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn destroy_versions(&self, path: &str, versions: Vec<u64>) -> Result<(), KvError> {
+        let owned_path = path.to_owned();
+        self.modify(path, move |meta, writes| {
+            for v in versions {
+                if let Some(vm) = meta.versions.get_mut(&v) {
+                    vm.destroyed = true;
+                    writes.push((Tree::Kv, version_key(&owned_path, v), None));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Creates or updates a path's metadata settings.
+    pub async fn write_metadata(
+        &self,
+        path: &str,
+        max_versions: Option<u64>,
+        cas_required: Option<bool>,
+        custom_metadata: Option<BTreeMap<String, String>>,
+        delete_version_after: Option<String>,
+    ) -> Result<(), KvError> {
+        validate_path(path)?;
+        {
+            let _guard = self.write_lock.lock().await;
+            let now = rfc3339_now();
+            let mut meta: Metadata = self
+                .store
+                .get_json(Tree::Kv, &meta_key(path))?
+                .unwrap_or_else(|| Metadata {
+                    created_time: now.clone(),
+                    delete_version_after: "0s".into(),
+                    ..Default::default()
+                });
+            if let Some(m) = max_versions {
+                meta.max_versions = m;
+            }
+            if let Some(c) = cas_required {
+                meta.cas_required = c;
+            }
+            if custom_metadata.is_some() {
+                meta.custom_metadata = custom_metadata;
+            }
+            if let Some(d) = delete_version_after {
+                meta.delete_version_after = d;
+            }
+            meta.updated_time = now;
+            let mut writes = self.prune(path, &mut meta);
+            writes.push((
+                Tree::Kv,
+                meta_key(path),
+                Some(serde_json::to_vec(&meta).unwrap_or_default()),
+            ));
+            self.store.write(writes)?;
+        }
+        self.store.sync().await?;
+        Ok(())
+    }
+
+    /// Removes a path's metadata and every version.
+    pub async fn delete_all(&self, path: &str) -> Result<(), KvError> {
+        validate_path(path)?;
+        {
+            let _guard = self.write_lock.lock().await;
+            let mut writes: Vec<PlainWrite> = self
+                .store
+                .scan_keys(
+                    Tree::Kv,
+                    &[b"v\0".as_slice(), path.as_bytes(), b"\0"].concat(),
+                )?
+                .into_iter()
+                .map(|k| (Tree::Kv, k, None))
+                .collect();
+            writes.push((Tree::Kv, meta_key(path), None));
+            self.store.write(writes)?;
+        }
+        self.store.sync().await?;
+        Ok(())
+    }
+
+    /// Immediate children of a folder (`""` = root): names, with a trailing `/` for folders.
+    pub fn list(&self, folder: &str) -> Result<Vec<String>, KvError> {
+        let folder = folder.trim_end_matches('/');
+        let prefix = if folder.is_empty() {
+            String::new()
+        } else {
+            validate_path(folder)?;
+            format!("{folder}/")
+        };
+        let mut keys: Vec<String> = Vec::new();
+        for key in self.store.scan_keys(Tree::Kv, &meta_key(&prefix))? {
+            let Ok(full) = std::str::from_utf8(&key[2..]) else {
+                continue;
+            };
+            let Some(rest) = full.strip_prefix(&prefix) else {
+                continue;
+            };
+            let child = match rest.split_once('/') {
+                Some((dir, _)) => format!("{dir}/"),
+                None => rest.to_owned(),
+            };
+            if keys.last() != Some(&child) && !keys.contains(&child) {
+                keys.push(child);
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_validation() {
+        assert!(validate_path("prod/api").is_ok());
+        for bad in ["", "a//b", "../x", "a/./b", "a/", "/a", "a\nb"] {
+            assert!(validate_path(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

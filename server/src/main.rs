@@ -1,0 +1,151 @@
+//! `vaultd` binary: parses flags, sets up logging, binds, and hands over to the library.
+
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vaultd::config::ServerConfig;
+use vaultd::state::Limits;
+
+#[derive(Parser)]
+#[command(name = "vaultd", version, about = "Secrets broker for CI/CD pipelines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server from a config file (production).
+    Server {
+        /// Path to vaultd.toml.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Listen address, overrides config and VAULTD_LISTEN.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Data directory, overrides config and VAULTD_DATA_DIR.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Run a self-initialising, self-unsealing development server. Not for production.
+    Dev {
+        #[arg(long, default_value = "127.0.0.1:8200")]
+        listen: SocketAddr,
+        /// Keep data here (default: a new temp dir). Restarting on the same dir unseals again.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Use this root token instead of a random one (new data dir only).
+        #[arg(long, env = "VAULTD_DEV_ROOT_TOKEN", hide_env_values = true)]
+        root_token: Option<String>,
+        /// Write an audit log here.
+        #[arg(long)]
+        audit_log: Option<PathBuf>,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VAULTD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("vaultd: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("vaultd: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Server {
+            config,
+            listen,
+            data_dir,
+        } => {
+            let config = ServerConfig::load(config.as_deref(), listen, data_dir)
+                .map_err(|e| e.to_string())?;
+            let app = vaultd::open_app(
+                &config.data_dir,
+                config.audit_log.as_deref(),
+                config.limits.clone(),
+            )
+            .map_err(|e| e.to_string())?;
+            let tls = match &config.tls {
+                Some((cert, key)) => Some(vaultd::server::tls_acceptor(cert, key)?),
+                None => None,
+            };
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            tracing::info!(addr = %config.listen, scheme, sealed = app.store.is_sealed(), "vaultd listening");
+            vaultd::spawn_sweeper(app.clone());
+            let router = vaultd::http::router(app);
+            vaultd::server::run(
+                listener,
+                tls,
+                router,
+                config.limits,
+                vaultd::server::shutdown_signal(),
+            )
+            .await;
+            Ok(())
+        }
+        Command::Dev {
+            listen,
+            data_dir,
+            root_token,
+            audit_log,
+        } => {
+            let data_dir = data_dir.unwrap_or_else(vaultd::dev::temp_data_dir);
+            let limits = Limits::default();
+            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone())
+                .map_err(|e| e.to_string())?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e} (is another vaultd running? try --listen 127.0.0.1:0)"))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let token = vaultd::dev::bootstrap(&app, &data_dir, root_token).await?;
+            println!(
+                "vaultd dev server: NOT FOR PRODUCTION (unsealed, unseal key stored beside the data)"
+            );
+            println!("data dir: {}", data_dir.display());
+            println!("root token: {}", token.as_str());
+            println!();
+            println!("export VAULTCTL_ADDR=http://{addr}");
+            println!("export VAULTCTL_TOKEN={}", token.as_str());
+            drop(token);
+            vaultd::spawn_sweeper(app.clone());
+            let router = vaultd::http::router(app);
+            vaultd::server::run(
+                listener,
+                None,
+                router,
+                limits,
+                vaultd::server::shutdown_signal(),
+            )
+            .await;
+            Ok(())
+        }
+    }
+}
