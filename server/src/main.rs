@@ -98,7 +98,9 @@ async fn run(command: Command) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
             let scheme = if tls.is_some() { "https" } else { "http" };
-            tracing::info!(addr = %config.listen, scheme, sealed = app.store.is_sealed(), "vaultd listening");
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            println!("vaultd listening on {scheme}://{addr}");
+            tracing::info!(%addr, scheme, sealed = app.store.is_sealed(), "vaultd listening");
             vaultd::spawn_sweeper(app.clone());
             let router = vaultd::http::router(app);
             vaultd::server::run(
