@@ -211,7 +211,12 @@ impl Server {
 
     /// One HTTP request; returns status, raw headers of interest and the JSON body (`Null` if none).
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
-        raw_call(&self.url(path), method, token, body.map(|b| b.as_bytes().to_vec()))
+        raw_call(
+            &self.url(path),
+            method,
+            token,
+            body.map(|b| b.as_bytes().to_vec()),
+        )
     }
 
     pub fn get(&self, path: &str, token: Option<&str>) -> Resp {
@@ -286,7 +291,11 @@ impl Resp {
     pub fn errors(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().filter_map(|e| e.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -317,10 +326,7 @@ pub fn raw_call(url: &str, method: &str, token: Option<&str>, body: Option<Vec<u
     let content_type = header("content-type");
     let cache_control = header("cache-control");
     let mut raw = String::new();
-    let _ = response
-        .body_mut()
-        .as_reader()
-        .read_to_string(&mut raw);
+    let _ = response.body_mut().as_reader().read_to_string(&mut raw);
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
     Resp {
         status: response.status().as_u16(),

@@ -6,7 +6,11 @@ use serde_json::json;
 
 /// Inits a production server and returns (unseal key base64, root token).
 fn init(server: &Server) -> (String, String) {
-    let r = server.put("sys/init", None, r#"{"secret_shares":1,"secret_threshold":1}"#);
+    let r = server.put(
+        "sys/init",
+        None,
+        r#"{"secret_shares":1,"secret_threshold":1}"#,
+    );
     assert_eq!(r.status, 200, "{}", r.raw);
     (
         r.body["keys_base64"][0].as_str().unwrap().to_owned(),
@@ -52,7 +56,9 @@ fn init_unseal_restart_keeps_data_and_comes_back_sealed() {
     // Hex form of the same key works too.
     let raw = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD.decode(&key).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(&key)
+            .unwrap()
     };
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
     unseal(&server, &hex);
@@ -72,7 +78,11 @@ fn wrong_unseal_key_init_twice_and_bad_unseal_bodies_are_refused() {
     assert_eq!(r.status, 400, "unseal before init: {}", r.raw);
 
     let (key, root) = init(&server);
-    let again = server.put("sys/init", None, r#"{"secret_shares":1,"secret_threshold":1}"#);
+    let again = server.put(
+        "sys/init",
+        None,
+        r#"{"secret_shares":1,"secret_threshold":1}"#,
+    );
     assert_eq!(again.status, 400);
     assert_eq!(again.errors(), vec!["Vault is already initialized"]);
 
@@ -101,7 +111,10 @@ fn wrong_unseal_key_init_twice_and_bad_unseal_bodies_are_refused() {
     unseal(&server, &key);
     // Unseal when unsealed is harmless.
     unseal(&server, &key);
-    assert_eq!(server.get("auth/token/lookup-self", Some(&root)).status, 200);
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&root)).status,
+        200
+    );
 }
 
 #[test]
@@ -113,14 +126,26 @@ fn passphrase_slot_unseals_with_argon2id() {
         r#"{"secret_shares":1,"secret_threshold":1,"passphrase":"a long operator passphrase"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.raw);
-    let wrong = server.put("sys/unseal", None, r#"{"passphrase":"a wrong operator passphrase"}"#);
+    let wrong = server.put(
+        "sys/unseal",
+        None,
+        r#"{"passphrase":"a wrong operator passphrase"}"#,
+    );
     assert_eq!(wrong.status, 400);
-    let ok = server.put("sys/unseal", None, r#"{"passphrase":"a long operator passphrase"}"#);
+    let ok = server.put(
+        "sys/unseal",
+        None,
+        r#"{"passphrase":"a long operator passphrase"}"#,
+    );
     assert_eq!(ok.status, 200, "{}", ok.raw);
     assert_eq!(ok.body["sealed"], false);
     server.terminate();
     server.restart();
-    let ok = server.put("sys/unseal", None, r#"{"passphrase":"a long operator passphrase"}"#);
+    let ok = server.put(
+        "sys/unseal",
+        None,
+        r#"{"passphrase":"a long operator passphrase"}"#,
+    );
     assert_eq!(ok.body["sealed"], false);
 }
 
@@ -136,15 +161,30 @@ fn no_secret_value_or_token_on_disk_in_clear() {
     );
     assert_eq!(r.status, 200);
     let created = server.put("auth/token/create", Some(&root), r#"{"policies":["x"]}"#);
-    let child_token = created.body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let child_token = created.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     server.terminate();
     let db_dir = server.data_dir.join("db");
     let files = all_file_bytes(&db_dir);
     assert!(!files.is_empty());
     for (path, bytes) in &files {
-        assert!(!contains(bytes, secret.as_bytes()), "{} holds the secret", path.display());
-        assert!(!contains(bytes, child_token.as_bytes()), "{} holds a token", path.display());
-        assert!(!contains(bytes, root.as_bytes()), "{} holds the root token", path.display());
+        assert!(
+            !contains(bytes, secret.as_bytes()),
+            "{} holds the secret",
+            path.display()
+        );
+        assert!(
+            !contains(bytes, child_token.as_bytes()),
+            "{} holds a token",
+            path.display()
+        );
+        assert!(
+            !contains(bytes, root.as_bytes()),
+            "{} holds the root token",
+            path.display()
+        );
     }
     // And the data is really there: restart and read it back.
     server.restart();
@@ -156,7 +196,10 @@ fn no_secret_value_or_token_on_disk_in_clear() {
 fn data_dir_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let server = Server::dev();
-    let mode = std::fs::metadata(&server.data_dir).unwrap().permissions().mode();
+    let mode = std::fs::metadata(&server.data_dir)
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o700);
     for (path, _) in all_file_bytes(&server.data_dir) {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
@@ -198,7 +241,8 @@ fn ciphertext_moved_to_another_record_fails_to_open() {
     {
         let backend =
             vaultd::store::sled_backend::SledBackend::open(&server.data_dir.join("db")).unwrap();
-        let version_key = |p: &str| [b"v\0".as_slice(), p.as_bytes(), b"\0", &1u64.to_be_bytes()].concat();
+        let version_key =
+            |p: &str| [b"v\0".as_slice(), p.as_bytes(), b"\0", &1u64.to_be_bytes()].concat();
         let a = backend.get(Tree::Kv, &version_key("a")).unwrap().unwrap();
         backend
             .apply(vec![Write {
@@ -261,7 +305,16 @@ fn rotation_keeps_old_records_readable() {
     server.put("secret/data/after", Some(&root), r#"{"data":{"v":"new"}}"#);
     server.terminate();
     server.restart();
-    assert_eq!(server.get("secret/data/before", Some(&root)).body["data"]["data"]["v"], "old");
-    assert_eq!(server.get("secret/data/after", Some(&root)).body["data"]["data"]["v"], "new");
-    assert_eq!(server.get("sys/key-status", Some(&root)).body["data"]["term"], 2);
+    assert_eq!(
+        server.get("secret/data/before", Some(&root)).body["data"]["data"]["v"],
+        "old"
+    );
+    assert_eq!(
+        server.get("secret/data/after", Some(&root)).body["data"]["data"]["v"],
+        "new"
+    );
+    assert_eq!(
+        server.get("sys/key-status", Some(&root)).body["data"]["term"],
+        2
+    );
 }
