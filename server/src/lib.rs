@@ -23,6 +23,7 @@ pub mod dev;
 pub mod error;
 pub mod http;
 pub mod kv;
+pub mod oidc;
 pub mod server;
 pub mod state;
 pub mod store;

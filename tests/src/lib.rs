@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test support: a panic is a failed test
 
+pub mod issuer;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! Vault wire compatibility and hostile input on the HTTP API.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
 use e2e::{Server, raw_call};
 use serde_json::json;
 

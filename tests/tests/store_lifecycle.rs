@@ -1,6 +1,8 @@
 //! The store end to end: init, unseal, restart, wrong keys, encryption at rest, record
 //! binding and durability under SIGKILL, against real `vaultd server` processes.
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
 use e2e::{Server, all_file_bytes, contains};
 use serde_json::json;
 

@@ -1,6 +1,8 @@
 //! Stock Vault clients work unchanged against vaultd. `scripts/test.sh` installs hvac; set
 //! `VAULTCTL_TEST_SKIP_HVAC=1` to run without Python (the test then says it was skipped).
 
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
 use e2e::Server;
 use std::process::Command;
 

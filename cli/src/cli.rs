@@ -1,0 +1,330 @@
+//! The command line: flags and subcommands as clap types. No behaviour lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::input::{VersionList, parse_key_value, parse_versions};
+use crate::output::Format;
+
+const LONG_ABOUT: &str = "\
+Admin CLI for vaultd, a secrets broker for CI/CD pipelines that speaks a subset of \
+HashiCorp Vault's HTTP API.
+
+The server address comes from --addr, else VAULTCTL_ADDR, else VAULT_ADDR, else \
+http://127.0.0.1:8200. The token comes from VAULTCTL_TOKEN, else VAULT_TOKEN (or --token, \
+which puts it in your shell history and the process list: prefer the environment). \
+Unseal keys, passphrases and secret values are read from stdin or files, never from \
+arguments.
+
+Exit codes:
+  0  success
+  1  error (one line on stderr: what failed, why, what to do)
+  2  usage error; for `vaultctl status`, also: vaultd is sealed";
+
+/// `vaultctl`: admin commands for vaultd.
+#[derive(Debug, Parser)]
+#[command(name = "vaultctl", version, about = "Admin CLI for vaultd", long_about = LONG_ABOUT)]
+pub struct Cli {
+    /// Flags that apply to every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Connection and output flags.
+#[derive(Args)]
+pub struct GlobalArgs {
+    /// vaultd's address [env: VAULTCTL_ADDR, then VAULT_ADDR] [default: http://127.0.0.1:8200]
+    #[arg(long, global = true, value_name = "URL")]
+    pub addr: Option<String>,
+
+    /// Token to authenticate with; prefer the environment [env: VAULTCTL_TOKEN, then VAULT_TOKEN]
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+
+    /// Output format
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// PEM file with the CA certificate(s) that signed vaultd's TLS certificate
+    /// [env: VAULTCTL_CACERT, then VAULT_CACERT]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for GlobalArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GlobalArgs")
+            .field("addr", &self.addr)
+            .field("token", &self.token.as_ref().map(|_| "[REDACTED]"))
+            .field("format", &self.format)
+            .field("ca_cert", &self.ca_cert)
+            .finish()
+    }
+}
+
+/// The command groups.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show whether vaultd is initialized and sealed (exit code 2 when sealed)
+    Status,
+    /// Initialize, unseal, seal and rotate keys
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Read and write KV v2 secrets under secret/
+    #[command(subcommand)]
+    Kv(KvCommand),
+    /// Create, look up and revoke tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `vaultctl operator …`
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Initialize vaultd: prints the unseal key and the root token, once
+    Init {
+        /// Also protect the root key with a passphrase read from stdin (one line)
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Unseal vaultd with the unseal key (read from stdin by default) or the passphrase
+    Unseal {
+        /// Read the unseal key from this file
+        #[arg(long, value_name = "FILE", conflicts_with = "passphrase_stdin")]
+        key_file: Option<PathBuf>,
+        /// Unseal with the passphrase, read from stdin (one line)
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
+    /// Seal vaultd: it drops its keys and refuses requests until unsealed (needs a token)
+    Seal,
+    /// Start a new data key version for new writes; old versions stay readable (needs a token)
+    Rotate,
+}
+
+/// `vaultctl kv …`
+#[derive(Debug, Subcommand)]
+pub enum KvCommand {
+    /// Write a new version of a secret
+    ///
+    /// Each field is KEY=VALUE, KEY=@FILE (the file's exact content) or KEY=- (stdin up to
+    /// EOF, minus one trailing newline; only one field may use it). Values given as
+    /// KEY=VALUE end up in the process list and shell history: pass secrets with KEY=- or
+    /// KEY=@FILE. Prints the new version.
+    Put {
+        /// Secret path, e.g. secret/prod/api or prod/api
+        path: String,
+        /// Fields: KEY=VALUE, KEY=@FILE, KEY=-
+        #[arg(value_name = "KEY=VALUE", required = true)]
+        data: Vec<String>,
+        /// Write only if the current version is N (0: only if the secret does not exist)
+        #[arg(long, value_name = "N")]
+        cas: Option<u64>,
+    },
+    /// Read a secret (the latest version unless --version)
+    Get {
+        /// Secret path, e.g. secret/prod/api or prod/api
+        path: String,
+        /// Version to read
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+        /// Print only this field: strings raw, other values as JSON, then a newline
+        #[arg(long, value_name = "KEY")]
+        field: Option<String>,
+    },
+    /// List the keys under a path ("secret/" for the top)
+    List {
+        /// Folder path, e.g. secret/prod
+        #[arg(default_value = "")]
+        path: String,
+    },
+    /// Soft-delete the latest version, or the given versions (undelete brings them back)
+    Delete {
+        /// Secret path
+        path: String,
+        /// Versions to delete, e.g. 1,2
+        #[arg(long, value_name = "N,…", value_parser = parse_versions)]
+        versions: Option<VersionList>,
+    },
+    /// Restore soft-deleted versions
+    Undelete {
+        /// Secret path
+        path: String,
+        /// Versions to restore, e.g. 1,2
+        #[arg(long, value_name = "N,…", value_parser = parse_versions, required = true)]
+        versions: VersionList,
+    },
+    /// Destroy versions for good (cannot be undone)
+    Destroy {
+        /// Secret path
+        path: String,
+        /// Versions to destroy, e.g. 1,2
+        #[arg(long, value_name = "N,…", value_parser = parse_versions, required = true)]
+        versions: VersionList,
+    },
+    /// Read or change a secret's metadata
+    #[command(subcommand)]
+    Metadata(KvMetadataCommand),
+}
+
+/// `vaultctl kv metadata …`
+#[derive(Debug, Subcommand)]
+pub enum KvMetadataCommand {
+    /// Show versions, settings and custom metadata
+    Get {
+        /// Secret path
+        path: String,
+    },
+    /// Change settings; --custom-metadata replaces the whole custom metadata map
+    Put {
+        /// Secret path
+        path: String,
+        /// Keep at most N versions (0: the server's default)
+        #[arg(long, value_name = "N")]
+        max_versions: Option<u64>,
+        /// Require --cas on every write
+        #[arg(long, value_name = "true|false")]
+        cas_required: Option<bool>,
+        /// Custom metadata entry (repeatable)
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        custom_metadata: Vec<(String, String)>,
+    },
+    /// Delete the secret with all its versions and metadata (cannot be undone)
+    Delete {
+        /// Secret path
+        path: String,
+    },
+}
+
+/// `vaultctl token …`
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token (prints it: that is the point)
+    Create {
+        /// Policy to attach (repeatable)
+        #[arg(long = "policy", value_name = "NAME")]
+        policies: Vec<String>,
+        /// Time to live, e.g. 15m or 1h
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+        /// Number of uses before the token expires (0: unlimited)
+        #[arg(long, value_name = "N")]
+        num_uses: Option<u64>,
+        /// Name shown in lookups and the audit log
+        #[arg(long, value_name = "NAME")]
+        display_name: Option<String>,
+        /// Metadata entry (repeatable)
+        #[arg(long, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        metadata: Vec<(String, String)>,
+    },
+    /// Show the current token's properties, or another token's by accessor
+    Lookup {
+        /// Look up the token with this accessor instead of the current one
+        #[arg(long, value_name = "ACCESSOR")]
+        accessor: Option<String>,
+    },
+    /// Revoke a token by accessor, the current token, or a token read from stdin
+    #[command(group(
+        clap::ArgGroup::new("which").required(true).args(["accessor", "self_", "token_stdin"])
+    ))]
+    Revoke {
+        /// Revoke the token with this accessor
+        #[arg(long, value_name = "ACCESSOR")]
+        accessor: Option<String>,
+        /// Revoke the token in use
+        #[arg(long = "self")]
+        self_: bool,
+        /// Revoke the token read from stdin (one line)
+        #[arg(long)]
+        token_stdin: bool,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("vaultctl").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn global_flags_anywhere() {
+        let cli = parse(&[
+            "kv",
+            "get",
+            "secret/a",
+            "--format",
+            "json",
+            "--addr",
+            "http://x:1",
+        ])
+        .expect("parses");
+        assert_eq!(cli.global.format, Format::Json);
+        assert_eq!(cli.global.addr.as_deref(), Some("http://x:1"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(parse(&["kv", "put", "secret/a"]).is_err(), "data required");
+        assert!(
+            parse(&["kv", "undelete", "secret/a"]).is_err(),
+            "versions required"
+        );
+        assert!(parse(&["kv", "delete", "a", "--versions", "1,x"]).is_err());
+        assert!(parse(&["token", "revoke"]).is_err(), "one target required");
+        assert!(parse(&["token", "revoke", "--self", "--accessor", "a"]).is_err());
+        assert!(
+            parse(&[
+                "operator",
+                "unseal",
+                "--key-file",
+                "k",
+                "--passphrase-stdin"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["status", "--format", "yaml"]).is_err());
+    }
+
+    #[test]
+    fn versions_and_pairs() {
+        let cli = parse(&["kv", "destroy", "a", "--versions", "2,1"]).expect("parses");
+        match cli.command {
+            Command::Kv(KvCommand::Destroy { versions, .. }) => {
+                assert_eq!(versions, VersionList(vec![1, 2]));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = parse(&[
+            "token",
+            "create",
+            "--policy",
+            "a",
+            "--policy",
+            "b",
+            "--metadata",
+            "k=v",
+        ])
+        .expect("parses");
+        match cli.command {
+            Command::Token(TokenCommand::Create {
+                policies, metadata, ..
+            }) => {
+                assert_eq!(policies, ["a", "b"]);
+                assert_eq!(metadata, [("k".to_owned(), "v".to_owned())]);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! `vaultctl`: the admin side of vaultd's command line.
+//!
+//! - [`cli`] declares the flags and subcommands (clap); [`config`] resolves the address,
+//!   token and CA file from flags and the environment.
+//! - [`client`] is the HTTP client: `X-Vault-Token`, JSON, Vault error bodies mapped onto
+//!   [`client::ClientError`], whose messages say what to do.
+//! - [`cmd`] holds one module per command group (`status`, `operator`, `kv`, `token`);
+//!   [`output`] prints tables or JSON; [`input`] and [`kv_path`] parse what users type.
+//! - [`secret::Secret`] wraps every token, unseal key, passphrase and secret value: redacted
+//!   in `Debug`, zeroized on drop. Secrets are read from stdin or files, never required in
+//!   argv, and never appear in error messages.
+//!
+//! [`run`] executes a parsed command line; `main` only maps its result onto an exit code.
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod client;
+pub mod cmd;
+pub mod config;
+pub mod error;
+pub mod input;
+pub mod kv_path;
+pub mod output;
+pub mod secret;
+
+use std::io::{self, IsTerminal};
+
+use crate::cli::{Cli, Command};
+use crate::client::{Client, ClientConfig};
+use crate::cmd::{Ctx, Outcome};
+use crate::error::{Doing, Error};
+
+/// Runs a parsed command line against the process's stdin, stdout, stderr and environment.
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    let Cli {
+        mut global,
+        command,
+    } = cli;
+    let env = config::process_env;
+    let addr = config::resolve_addr(global.addr.take(), env)?;
+    let token = config::resolve_token(global.token.take(), env);
+    let ca_cert = config::resolve_ca_cert(global.ca_cert.take(), env);
+    let client = Client::new(ClientConfig {
+        addr,
+        token,
+        ca_cert,
+    })
+    .doing("setting up the HTTP client")?;
+
+    let stdin = io::stdin();
+    let stdin_is_terminal = stdin.is_terminal();
+    let mut stdin = stdin.lock();
+    let mut stdout = io::stdout().lock();
+    let mut stderr = io::stderr().lock();
+    let mut ctx = Ctx {
+        client,
+        format: global.format,
+        out: &mut stdout,
+        err: &mut stderr,
+        stdin: &mut stdin,
+        stdin_is_terminal,
+    };
+    let outcome = match command {
+        Command::Status => cmd::status::run(&mut ctx),
+        Command::Operator(command) => cmd::operator::run(&mut ctx, command),
+        Command::Kv(command) => cmd::kv::run(&mut ctx, command),
+        Command::Token(command) => cmd::token::run(&mut ctx, command),
+    }?;
+    ctx.out.flush()?;
+    Ok(outcome)
+}

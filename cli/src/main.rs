@@ -1,0 +1,23 @@
+//! `vaultctl` binary: parse, run, turn the result into an exit code (see `vaultctl --help`).
+#![forbid(unsafe_code)]
+
+use std::io::ErrorKind;
+use std::process::ExitCode;
+
+use clap::Parser;
+use vaultctl::cli::Cli;
+use vaultctl::error::Error;
+
+fn main() -> ExitCode {
+    // clap prints usage errors itself and exits with 2.
+    let cli = Cli::parse();
+    match vaultctl::run(cli) {
+        Ok(outcome) => ExitCode::from(outcome.exit_code()),
+        // The reader went away (`vaultctl kv list | head -1`): nothing left worth saying.
+        Err(Error::Output(error)) if error.kind() == ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("vaultctl: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
