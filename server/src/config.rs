@@ -40,6 +40,9 @@ pub struct FileLimits {
     pub max_connections: Option<usize>,
     pub request_timeout: Option<String>,
     pub header_read_timeout: Option<String>,
+    pub login_rate_per_second: Option<u32>,
+    pub login_burst: Option<u32>,
+    pub jwks_refresh_cooldown: Option<String>,
 }
 
 /// The resolved configuration `vaultd server` runs with.
@@ -155,7 +158,16 @@ impl ServerConfig {
                 Some(v) => parse_duration("limits.header_read_timeout", &v)?,
                 None => defaults.header_read_timeout,
             },
+            login_rate_per_second: fl
+                .login_rate_per_second
+                .unwrap_or(defaults.login_rate_per_second),
+            login_burst: fl.login_burst.unwrap_or(defaults.login_burst),
+            jwks_refresh_cooldown: match fl.jwks_refresh_cooldown {
+                Some(v) => parse_duration("limits.jwks_refresh_cooldown", &v)?,
+                None => defaults.jwks_refresh_cooldown,
+            },
         };
+        let limits = limits.with_env_overrides().map_err(ConfigError::Invalid)?;
         if limits.max_connections == 0 || limits.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "limits must be greater than zero".into(),

@@ -81,3 +81,83 @@ pub async fn bootstrap(
         .map_err(|e| format!("reading {}: {e}", token_path.display()))?;
     Ok(Zeroizing::new(token.trim().to_owned()))
 }
+
+/// Starts the dev OIDC issuer on this server; returns its issuer URL.
+pub fn start_issuer(app: &SharedApp, base_url: &str) -> Result<String, String> {
+    let issuer = crate::oidc::dev_issuer::DevIssuer::new(base_url)?;
+    let url = issuer.issuer_url.clone();
+    app.dev_issuer
+        .set(issuer)
+        .map_err(|_| "dev issuer already started".to_owned())?;
+    Ok(url)
+}
+
+/// The document that trusts the dev issuer: role `dev` reads `secret/dev/*`.
+pub fn dev_document(issuer_url: &str) -> String {
+    format!(
+        r#"
+[issuers.dev]
+issuer = "{issuer_url}"
+algorithms = ["ES256"]
+max_token_lifetime = "1h"
+
+[roles.dev]
+issuer = "dev"
+audiences = ["{audience}"]
+claims = {{ repository_id = "100", ref = "refs/heads/main" }}
+policies = ["dev-read"]
+ttl = "15m"
+max_ttl = "1h"
+
+[policies.dev-read]
+rules = [
+  {{ path = "secret/data/dev/*", capabilities = ["read"] }},
+  {{ path = "secret/metadata/dev/*", capabilities = ["read", "list"] }},
+]
+"#,
+        audience = crate::oidc::dev_issuer::DEFAULT_AUDIENCE
+    )
+}
+
+/// Applies `*.toml` from `dir` (if any) together with the dev document. Returns a summary.
+pub async fn load_policies(
+    app: &SharedApp,
+    issuer_url: &str,
+    dir: Option<&Path>,
+) -> Result<String, String> {
+    let mut texts = Vec::new();
+    if let Some(dir) = dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let document =
+                policies::parse_document(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            texts.push(document);
+        }
+    }
+    let from_dir = texts.len();
+    texts.push(
+        policies::parse_document(&dev_document(issuer_url))
+            .map_err(|e| format!("dev document: {e}"))?,
+    );
+    let (version, _, document) = app
+        .policies
+        .apply(texts, false, false)
+        .await
+        .map_err(|e| format!("loading policies: {e}"))?;
+    Ok(format!(
+        "{from_dir} file(s) from {} + the dev document (version {version}: {} issuers, {} roles, {} policies)",
+        dir.map(|d| d.display().to_string())
+            .unwrap_or_else(|| "nowhere".into()),
+        document.issuers.len(),
+        document.roles.len(),
+        document.policies.len()
+    ))
+}

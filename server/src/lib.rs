@@ -24,6 +24,8 @@ pub mod error;
 pub mod http;
 pub mod kv;
 pub mod oidc;
+pub mod policy_store;
+pub mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -107,6 +109,7 @@ pub fn open_app(
     data_dir: &Path,
     audit_log: Option<&Path>,
     limits: Limits,
+    dev: bool,
 ) -> Result<SharedApp, StartError> {
     prepare_data_dir(data_dir)?;
     let backend =
@@ -125,12 +128,7 @@ pub fn open_app(
         })?,
         None => audit::AuditLog::disabled(),
     };
-    Ok(Arc::new(App::new(
-        sealed,
-        Arc::new(authz::BuiltinOnly),
-        audit,
-        limits,
-    )))
+    Ok(Arc::new(App::new(sealed, audit, limits, dev)))
 }
 
 /// Background upkeep: removes expired tokens once a minute while unsealed.
@@ -146,6 +144,9 @@ pub fn spawn_sweeper(app: SharedApp) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "swept expired tokens"),
                 Err(e) => tracing::warn!(error = %e, "token sweep failed"),
+            }
+            if let Err(e) = http::auth_jwt::sweep_jti(&app) {
+                tracing::warn!(error = %e, "jti sweep failed");
             }
         }
     });

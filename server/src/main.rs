@@ -41,6 +41,9 @@ enum Command {
         /// Write an audit log here.
         #[arg(long)]
         audit_log: Option<PathBuf>,
+        /// Policy documents (*.toml) to load at start [default: ./policies/examples if present]
+        #[arg(long)]
+        policies: Option<PathBuf>,
     },
 }
 
@@ -54,6 +57,8 @@ fn init_tracing() {
 }
 
 fn main() -> ExitCode {
+    // Before any JWT is touched: jsonwebtoken panics without a provider.
+    vaultd::oidc::jwt_crypto::install();
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -88,6 +93,7 @@ async fn run(command: Command) -> Result<(), String> {
                 &config.data_dir,
                 config.audit_log.as_deref(),
                 config.limits.clone(),
+                false,
             )
             .map_err(|e| e.to_string())?;
             let tls = match &config.tls {
@@ -118,21 +124,34 @@ async fn run(command: Command) -> Result<(), String> {
             data_dir,
             root_token,
             audit_log,
+            policies,
         } => {
             let data_dir = data_dir.unwrap_or_else(vaultd::dev::temp_data_dir);
-            let limits = Limits::default();
-            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone())
+            let limits = Limits::default().with_env_overrides()?;
+            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone(), true)
                 .map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e} (is another vaultd running? try --listen 127.0.0.1:0)"))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             let token = vaultd::dev::bootstrap(&app, &data_dir, root_token).await?;
+            let issuer_url = vaultd::dev::start_issuer(&app, &format!("http://{addr}"))?;
+            let policies_dir = policies.or_else(|| {
+                let default = PathBuf::from("policies/examples");
+                default.is_dir().then_some(default)
+            });
+            let loaded =
+                vaultd::dev::load_policies(&app, &issuer_url, policies_dir.as_deref()).await?;
             println!(
                 "vaultd dev server: NOT FOR PRODUCTION (unsealed, unseal key stored beside the data)"
             );
             println!("data dir: {}", data_dir.display());
             println!("root token: {}", token.as_str());
+            println!(
+                "dev OIDC issuer: {issuer_url} (role \"dev\", audience \"{}\")",
+                vaultd::oidc::dev_issuer::DEFAULT_AUDIENCE
+            );
+            println!("policy documents: {loaded}");
             println!();
             println!("export VAULTCTL_ADDR=http://{addr}");
             println!("export VAULTCTL_TOKEN={}", token.as_str());

@@ -3,9 +3,13 @@
 use crate::audit::AuditLog;
 use crate::authz::SharedAuthorizer;
 use crate::kv::Kv;
+use crate::oidc::dev_issuer::DevIssuer;
+use crate::oidc::jwks::JwksCache;
+use crate::policy_store::{PolicyAuthorizer, PolicyStore};
+use crate::ratelimit::RateLimiter;
 use crate::store::sealed::SealedStore;
 use crate::tokens::TokenStore;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Request limits, configurable in `vaultd.toml`.
@@ -16,6 +20,11 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub header_read_timeout: Duration,
     pub max_connections: usize,
+    /// Logins per second per client address (0 = unlimited), and the burst allowed.
+    pub login_rate_per_second: u32,
+    pub login_burst: u32,
+    /// Minimum time between two key-set fetches for one issuer.
+    pub jwks_refresh_cooldown: Duration,
 }
 
 impl Default for Limits {
@@ -26,6 +35,9 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1024,
+            login_rate_per_second: 50,
+            login_burst: 100,
+            jwks_refresh_cooldown: Duration::from_secs(30),
         }
     }
 }
@@ -35,28 +47,56 @@ pub struct App {
     pub store: SealedStore,
     pub kv: Kv,
     pub tokens: TokenStore,
+    pub policies: Arc<PolicyStore>,
     pub authz: SharedAuthorizer,
     pub audit: AuditLog,
     pub limits: Limits,
+    pub login_limiter: RateLimiter,
+    /// Set only by `vaultd dev`, once it knows its address.
+    pub dev_issuer: OnceLock<DevIssuer>,
 }
 
 pub type SharedApp = Arc<App>;
 
 impl App {
-    pub fn new(
-        store: SealedStore,
-        authz: SharedAuthorizer,
-        audit: AuditLog,
-        limits: Limits,
-    ) -> Self {
+    /// `dev` allows plain-HTTP issuers on loopback; nothing else changes with it.
+    pub fn new(store: SealedStore, audit: AuditLog, limits: Limits, dev: bool) -> Self {
+        let jwks = Arc::new(JwksCache::new(dev, limits.jwks_refresh_cooldown));
+        let policies = Arc::new(PolicyStore::new(store.clone(), jwks));
         Self {
             kv: Kv::new(store.clone()),
             tokens: TokenStore::new(store.clone()),
+            authz: Arc::new(PolicyAuthorizer(policies.clone())),
+            policies,
             store,
-            authz,
             audit,
+            login_limiter: RateLimiter::new(limits.login_rate_per_second, limits.login_burst),
             limits,
+            dev_issuer: OnceLock::new(),
         }
+    }
+
+    /// Seals the store and forgets everything derived from its keys.
+    pub fn seal(&self) {
+        self.store.seal();
+        self.policies.forget();
+    }
+}
+
+impl Limits {
+    /// Applies the `VAULTD_*` limit variables that `vaultd dev` honours too.
+    pub fn with_env_overrides(mut self) -> Result<Self, String> {
+        if let Ok(v) = std::env::var("VAULTD_JWKS_REFRESH_COOLDOWN") {
+            self.jwks_refresh_cooldown = humantime::parse_duration(&v).map_err(|_| {
+                "VAULTD_JWKS_REFRESH_COOLDOWN must be a duration like \"30s\"".to_owned()
+            })?;
+        }
+        if let Ok(v) = std::env::var("VAULTD_LOGIN_RATE_PER_SECOND") {
+            self.login_rate_per_second = v
+                .parse()
+                .map_err(|_| "VAULTD_LOGIN_RATE_PER_SECOND must be a whole number".to_owned())?;
+        }
+        Ok(self)
     }
 }
 

@@ -44,8 +44,13 @@ pub struct Server {
 
 #[derive(Clone)]
 enum Mode {
-    Dev { audit_log: Option<PathBuf> },
-    Server { config: PathBuf },
+    Dev {
+        audit_log: Option<PathBuf>,
+        env: Vec<(String, String)>,
+    },
+    Server {
+        config: PathBuf,
+    },
 }
 
 /// Reads stdout lines until `want` matches one, with a deadline. Returns all lines read.
@@ -85,12 +90,21 @@ fn read_until(child: &mut Child, want: impl Fn(&str) -> bool) -> Vec<String> {
 impl Server {
     /// `vaultd dev` on a fresh data dir with an audit log.
     pub fn dev() -> Server {
+        Self::dev_with_env(&[])
+    }
+
+    /// `vaultd dev` with extra environment variables (e.g. `VAULTD_JWKS_REFRESH_COOLDOWN`).
+    pub fn dev_with_env(env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let audit = tmp.path().join("audit.log");
         let mut server = Self::spawn(
             Mode::Dev {
                 audit_log: Some(audit),
+                env: env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
             },
             &data_dir,
             tmp.path(),
@@ -130,9 +144,10 @@ impl Server {
             .unwrap();
         let mut cmd = Command::new(binary("vaultd"));
         match &mode {
-            Mode::Dev { audit_log } => {
+            Mode::Dev { audit_log, env } => {
                 cmd.args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
-                    .arg(data_dir);
+                    .arg(data_dir)
+                    .envs(env.iter().map(|(k, v)| (k, v)));
                 if let Some(a) = audit_log {
                     cmd.arg("--audit-log").arg(a);
                 }

@@ -3,6 +3,8 @@
 //! engine and hand back a [`reply::Reply`]. Every request ends in [`dispatch`], which writes the
 //! audit line and turns errors into responses in one place.
 
+pub mod admin;
+pub mod auth_jwt;
 pub mod kv;
 pub mod reply;
 pub mod sys;
@@ -219,6 +221,20 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Byte
 
 async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Result<Reply, ApiError> {
     let (parts, body) = request.into_parts();
+    if let Some(issuer_path) = parts
+        .uri
+        .path()
+        .strip_prefix(crate::oidc::dev_issuer::PATH_PREFIX)
+        && let Some(issuer) = app.dev_issuer.get()
+    {
+        return match issuer_path {
+            "/.well-known/openid-configuration" => {
+                Ok(Reply::Raw(axum::http::StatusCode::OK, issuer.discovery()))
+            }
+            "/jwks" => Ok(Reply::Raw(axum::http::StatusCode::OK, issuer.jwks())),
+            _ => Err(ApiError::NotFound),
+        };
+    }
     let Some(rest) = parts.uri.path().strip_prefix("/v1/") else {
         return Err(ApiError::UnsupportedPath("unsupported path".into()));
     };
@@ -251,6 +267,9 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     }
     if let Some(kv_path) = path.strip_prefix("secret/") {
         return kv::handle(app, ctx, &req, kv_path).await;
+    }
+    if let Some(jwt_path) = path.strip_prefix("auth/jwt/") {
+        return auth_jwt::handle(app, ctx, &req, jwt_path).await;
     }
     if let Some(token_path) = path.strip_prefix("auth/token/") {
         return token::handle(app, ctx, &req, token_path).await;

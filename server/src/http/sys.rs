@@ -39,7 +39,7 @@ pub async fn handle(
         ("unseal", Op::Write) => unseal(app, req).await,
         ("seal", Op::Write) => {
             authorize(app, ctx, req, "sys/seal", Capability::Sudo).await?;
-            app.store.seal();
+            app.seal();
             tracing::info!("sealed by operator request");
             Ok(Reply::NoContent)
         }
@@ -71,6 +71,12 @@ pub async fn handle(
             })))
         }
         (p, _) if p.starts_with("internal/ui/mounts") => Err(ApiError::NotFound),
+        (p, _) if p.starts_with("vaultctl/") || p.starts_with("dev/") => {
+            if app.store.is_sealed() {
+                return Err(ApiError::Sealed);
+            }
+            super::admin::handle(app, ctx, req, path).await
+        }
         (
             "health" | "seal-status" | "leader" | "init" | "unseal" | "seal" | "rotate"
             | "key-status",

@@ -1,1 +1,11 @@
+//! Pipeline identity: verifying CI OIDC ID tokens.
+//!
+//! - [`jwt_crypto`]: the ring-backed crypto provider for `jsonwebtoken`.
+//! - [`jwks`]: issuer key sets: discovery, caching, bounded refresh.
+//! - [`verify`]: the two-phase JWT check every login goes through.
+//! - [`dev_issuer`]: the `vaultd dev` OIDC issuer.
+
+pub mod dev_issuer;
+pub mod jwks;
 pub mod jwt_crypto;
+pub mod verify;

@@ -20,6 +20,8 @@ pub enum Tree {
     Accessors,
     /// Issuers, roles and policy documents.
     Config,
+    /// Spent JWT ids (`jti`), keyed by HMAC, until the JWT expires.
+    Jti,
 }
 
 impl Tree {
@@ -30,6 +32,7 @@ impl Tree {
             Tree::Tokens => b't',
             Tree::Accessors => b'a',
             Tree::Config => b'c',
+            Tree::Jti => b'j',
         }
     }
 
@@ -40,6 +43,7 @@ impl Tree {
             Tree::Tokens => "tokens",
             Tree::Accessors => "accessors",
             Tree::Config => "config",
+            Tree::Jti => "jti",
         }
     }
 }

@@ -464,6 +464,33 @@ impl SealedStore {
             .collect())
     }
 
+    /// Stores `plaintext` at `key` only if nothing is there; returns whether it did. Atomic
+    /// against concurrent callers (the backend's compare-and-swap).
+    pub fn insert_if_absent(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        plaintext: &[u8],
+    ) -> Result<bool, StoreError> {
+        let keyring = self.require_keyring()?;
+        let sealed = Self::seal_record(&keyring, tree, key, plaintext)?;
+        self.backend.compare_and_swap(tree, key, None, Some(sealed))
+    }
+
+    /// Deletes records without decrypting anything.
+    pub fn delete(&self, tree: Tree, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+        self.require_keyring()?;
+        self.backend.apply(
+            keys.into_iter()
+                .map(|key| Write {
+                    tree,
+                    key,
+                    value: None,
+                })
+                .collect(),
+        )
+    }
+
     /// Encrypts and applies a batch atomically. Not yet durable: call [`SealedStore::sync`]
     /// before acknowledging.
     pub fn write(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {

@@ -1,0 +1,475 @@
+//! Path patterns and the ACL evaluator, with Vault's semantics.
+//!
+//! A pattern is an exact path (`secret/data/prod/api`), a prefix ending in `*`
+//! (`secret/data/prod/*`; `*` is allowed only as the last character), and may hold `+` segments
+//! that match exactly one path segment (`secret/data/+/config`).
+//!
+//! For a request path the ACL picks one rule: an exact rule if there is one, otherwise the most
+//! specific matching wildcard rule, ranked as Vault ranks them (the later the first wildcard the
+//! better; then no trailing `*` over a trailing `*`; then fewer `+`; then longer; then
+//! lexicographically larger). Only that rule's capabilities count, so a narrow rule can take
+//! away what a broad one gives. `deny` in the chosen rule denies everything; no match denies.
+//!
+//! Patterns are compiled once per [`Acl`]: exact rules go into a hash map, wildcard rules into a
+//! list sorted most specific first, so a lookup is one hash probe plus a scan that stops at the
+//! first match, with no allocation.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::capability::{Capability, CapabilitySet};
+use crate::error::PolicyError;
+use crate::policy::Policy;
+
+const MAX_PATTERN_LEN: usize = 1024;
+
+/// A validated path pattern. Reads and writes as the string it was written as.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PathPattern(String);
+
+impl PathPattern {
+    /// Validates `pattern`: not empty, no leading `/`, `*` only as the last character, `+` only
+    /// as a whole segment, no templating (`{{…}}`), no control characters.
+    pub fn new(pattern: &str) -> Result<Self, PolicyError> {
+        let invalid = |reason| PolicyError::InvalidPathPattern {
+            pattern: pattern.to_owned(),
+            reason,
+        };
+        if pattern.is_empty() {
+            return Err(invalid("a path pattern cannot be empty"));
+        }
+        if pattern.len() > MAX_PATTERN_LEN {
+            return Err(invalid("a path pattern is limited to 1024 bytes"));
+        }
+        if pattern.starts_with('/') {
+            return Err(invalid(
+                "write paths without a leading `/`, as in `secret/data/app`",
+            ));
+        }
+        if pattern.chars().any(char::is_control) {
+            return Err(invalid("control characters are not allowed"));
+        }
+        if pattern.contains("{{") {
+            return Err(invalid("templated paths (`{{…}}`) are not supported"));
+        }
+        let base = pattern.strip_suffix('*').unwrap_or(pattern);
+        if base.contains('*') {
+            return Err(invalid(
+                "`*` is only allowed as the last character, where it matches any suffix",
+            ));
+        }
+        if base.split('/').any(|segment| segment.contains('+') && segment != "+") {
+            return Err(invalid(
+                "`+` must be a whole path segment, as in `secret/data/+/config`",
+            ));
+        }
+        Ok(Self(pattern.to_owned()))
+    }
+
+    /// A pattern from this crate's own constants, which the tests validate.
+    pub(crate) fn trusted(pattern: &'static str) -> Self {
+        Self(pattern.to_owned())
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether the pattern ends in `*` (matches every path starting with the rest).
+    pub fn is_prefix(&self) -> bool {
+        self.0.ends_with('*')
+    }
+
+    /// Whether the pattern has no wildcard at all.
+    pub fn is_exact(&self) -> bool {
+        !self.is_prefix() && !self.has_segment_wildcards()
+    }
+
+    /// Whether the pattern holds `+` segments.
+    pub fn has_segment_wildcards(&self) -> bool {
+        self.base().split('/').any(|segment| segment == "+")
+    }
+
+    /// Whether the pattern matches `path` (a leading `/` on `path` is ignored).
+    ///
+    /// For one-off checks; an [`Acl`] compiles its patterns once.
+    pub fn matches(&self, path: &str) -> bool {
+        let path = path.trim_start_matches('/');
+        if self.is_exact() {
+            return self.0 == path;
+        }
+        Matcher::compile(self).matches(path)
+    }
+
+    /// The pattern without its trailing `*`.
+    fn base(&self) -> &str {
+        self.0.strip_suffix('*').unwrap_or(&self.0)
+    }
+
+    /// Vault's ranking of wildcard patterns: larger is more specific.
+    fn specificity(&self) -> Specificity {
+        let base = self.base();
+        let first_wildcard = base.find('+').unwrap_or(base.len());
+        Specificity {
+            first_wildcard,
+            not_prefix: !self.is_prefix(),
+            fewer_segment_wildcards: Reverse(base.split('/').filter(|s| *s == "+").count()),
+            len: base.len(),
+            base: base.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for PathPattern {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for PathPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PathPattern::new(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Field order is the ranking order (derived `Ord` compares fields top to bottom).
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Specificity {
+    first_wildcard: usize,
+    not_prefix: bool,
+    fewer_segment_wildcards: Reverse<usize>,
+    len: usize,
+    base: String,
+}
+
+/// A compiled wildcard pattern.
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// `literal*` with no `+`: a plain string prefix.
+    Prefix(String),
+    /// Has `+` segments; `prefix` when it ends in `*`, in which case the last part matches as a
+    /// prefix of its segment and any further segments are accepted.
+    Segments { parts: Vec<Part>, prefix: bool },
+}
+
+#[derive(Debug, Clone)]
+enum Part {
+    Literal(String),
+    AnySegment,
+}
+
+impl Matcher {
+    fn compile(pattern: &PathPattern) -> Matcher {
+        let base = pattern.base();
+        if !pattern.has_segment_wildcards() {
+            return Matcher::Prefix(base.to_owned());
+        }
+        let parts = base
+            .split('/')
+            .map(|segment| match segment {
+                "+" => Part::AnySegment,
+                literal => Part::Literal(literal.to_owned()),
+            })
+            .collect();
+        Matcher::Segments {
+            parts,
+            prefix: pattern.is_prefix(),
+        }
+    }
+
+    fn matches(&self, path: &str) -> bool {
+        match self {
+            Matcher::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Matcher::Segments { parts, prefix } => segments_match(parts, *prefix, path),
+        }
+    }
+}
+
+fn segments_match(parts: &[Part], prefix: bool, path: &str) -> bool {
+    let mut segments = path.split('/');
+    let last = parts.len().saturating_sub(1);
+    for (index, part) in parts.iter().enumerate() {
+        let Some(segment) = segments.next() else {
+            return false;
+        };
+        let matched = match part {
+            Part::AnySegment => true,
+            Part::Literal(literal) if prefix && index == last => segment.starts_with(literal),
+            Part::Literal(literal) => segment == literal,
+        };
+        if !matched {
+            return false;
+        }
+    }
+    prefix || segments.next().is_none()
+}
+
+#[derive(Debug, Clone)]
+struct WildcardRule {
+    pattern: PathPattern,
+    matcher: Matcher,
+    capabilities: CapabilitySet,
+}
+
+/// The access decision structure for one token: the union of its policies, compiled.
+///
+/// Build it once per set of policies (the server can cache it per token) and query it per
+/// request. Paths are API paths without `/v1/`, such as `secret/data/prod/api`; a leading `/` is
+/// ignored.
+#[derive(Debug, Clone, Default)]
+pub struct Acl {
+    root: bool,
+    exact: HashMap<String, CapabilitySet>,
+    /// Most specific first.
+    wildcard: Vec<WildcardRule>,
+}
+
+impl Acl {
+    /// Compiles the rules of `policies`. Identical patterns (within a policy or across
+    /// policies) take the union of their capabilities, except that `deny` in any of them leaves
+    /// only `deny`. The root policy ([`Policy::is_root`]) allows everything everywhere.
+    pub fn from_policies<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Acl {
+        let mut root = false;
+        let mut merged: BTreeMap<&PathPattern, CapabilitySet> = BTreeMap::new();
+        for policy in policies {
+            root |= policy.is_root();
+            for rule in &policy.rules {
+                let entry = merged.entry(&rule.path).or_insert(CapabilitySet::EMPTY);
+                *entry = if entry.is_denied() || rule.capabilities.is_denied() {
+                    CapabilitySet::DENY
+                } else {
+                    entry.union(rule.capabilities)
+                };
+            }
+        }
+
+        let mut exact = HashMap::new();
+        let mut wildcard = Vec::new();
+        for (pattern, capabilities) in merged {
+            if pattern.is_exact() {
+                exact.insert(pattern.as_str().to_owned(), capabilities);
+            } else {
+                wildcard.push(WildcardRule {
+                    pattern: pattern.clone(),
+                    matcher: Matcher::compile(pattern),
+                    capabilities,
+                });
+            }
+        }
+        wildcard.sort_by_cached_key(|rule| Reverse(rule.pattern.specificity()));
+        Acl {
+            root,
+            exact,
+            wildcard,
+        }
+    }
+
+    /// Whether the root policy is among the policies (everything is allowed).
+    pub fn is_root(&self) -> bool {
+        self.root
+    }
+
+    /// The capabilities the chosen rule gives on `path`: [`CapabilitySet::ALL`] for root,
+    /// [`CapabilitySet::DENY`] when the chosen rule denies or no rule matches.
+    ///
+    /// This is the lookup for every operation but `list`; see [`Acl::allows`].
+    pub fn capabilities(&self, path: &str) -> CapabilitySet {
+        self.lookup(path, false)
+    }
+
+    /// Whether `capability` is allowed on `path`.
+    ///
+    /// For [`Capability::List`] this follows Vault's listing rules: a path ending in `/` is also
+    /// looked up without it, so a rule for `secret/metadata/app` allows listing
+    /// `secret/metadata/app/`.
+    pub fn allows(&self, path: &str, capability: Capability) -> bool {
+        self.lookup(path, capability == Capability::List)
+            .allows(capability)
+    }
+
+    /// The pattern of the rule chosen for `path`, if any (for audit logs and `explain`).
+    pub fn matching_rule(&self, path: &str) -> Option<&str> {
+        let path = path.trim_start_matches('/');
+        if let Some((pattern, _)) = self.exact.get_key_value(path) {
+            return Some(pattern);
+        }
+        self.wildcard
+            .iter()
+            .find(|rule| rule.matcher.matches(path))
+            .map(|rule| rule.pattern.as_str())
+    }
+
+    fn lookup(&self, path: &str, list: bool) -> CapabilitySet {
+        if self.root {
+            return CapabilitySet::ALL;
+        }
+        let path = path.trim_start_matches('/');
+        let found = self.exact.get(path).copied().or_else(|| {
+            let trimmed = path.strip_suffix('/').filter(|_| list)?;
+            self.exact
+                .get(trimmed)
+                .copied()
+                .or_else(|| self.best_wildcard(trimmed))
+        });
+        let capabilities = found
+            .or_else(|| self.best_wildcard(path))
+            .unwrap_or(CapabilitySet::DENY);
+        if capabilities.is_empty() || capabilities.is_denied() {
+            CapabilitySet::DENY
+        } else {
+            capabilities
+        }
+    }
+
+    fn best_wildcard(&self, path: &str) -> Option<CapabilitySet> {
+        self.wildcard
+            .iter()
+            .find(|rule| rule.matcher.matches(path))
+            .map(|rule| rule.capabilities)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Rule;
+
+    fn rule(path: &str, capabilities: &[Capability]) -> Rule {
+        Rule {
+            path: PathPattern::new(path).expect("valid pattern"),
+            capabilities: capabilities.iter().copied().collect(),
+        }
+    }
+
+    fn acl(rules: Vec<Rule>) -> Acl {
+        Acl::from_policies([&Policy::new(rules)])
+    }
+
+    #[test]
+    fn pattern_validation() {
+        for good in ["secret/data/x", "secret/*", "*", "secret/+/x", "secret/+/x*", "a/+*"] {
+            assert!(PathPattern::new(good).is_ok(), "{good}");
+        }
+        for bad in ["", "/secret", "sec*ret", "secret/*/x", "a/b+c/d", "a/{{x}}", "a\nb"] {
+            assert!(PathPattern::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn exact_prefix_and_segment_matching() {
+        let exact = PathPattern::new("secret/data/a").expect("valid");
+        assert!(exact.matches("secret/data/a"));
+        assert!(exact.matches("/secret/data/a"));
+        assert!(!exact.matches("secret/data/ab"));
+
+        let prefix = PathPattern::new("secret/data/prod-*").expect("valid");
+        assert!(prefix.matches("secret/data/prod-api/x/y"));
+        assert!(!prefix.matches("secret/data/staging"));
+
+        let segment = PathPattern::new("secret/data/+/config").expect("valid");
+        assert!(segment.matches("secret/data/app/config"));
+        assert!(!segment.matches("secret/data/app/x/config"));
+        assert!(!segment.matches("secret/data/app/config/more"));
+
+        let segment_prefix = PathPattern::new("secret/+/team-*").expect("valid");
+        assert!(segment_prefix.matches("secret/data/team-a/x/y"));
+        assert!(!segment_prefix.matches("secret/data/other"));
+        assert!(!segment_prefix.matches("secret/data"));
+    }
+
+    #[test]
+    fn most_specific_rule_wins() {
+        let acl = acl(vec![
+            rule("secret/*", &[Capability::Read, Capability::List]),
+            rule("secret/data/prod/*", &[Capability::Deny]),
+            rule("secret/data/prod/api", &[Capability::Read]),
+            rule("secret/data/+/shared", &[Capability::Update]),
+        ]);
+        assert!(acl.allows("secret/data/dev/x", Capability::Read));
+        assert!(!acl.allows("secret/data/prod/db", Capability::Read));
+        assert!(acl.allows("secret/data/prod/api", Capability::Read));
+        // `secret/data/+/shared`: first wildcard at 12, later than `secret/*` (7) but earlier
+        // than `secret/data/prod/*` (17), so prod stays denied and dev gets update only.
+        assert!(!acl.allows("secret/data/prod/shared", Capability::Update));
+        assert!(acl.allows("secret/data/dev/shared", Capability::Update));
+        assert!(!acl.allows("secret/data/dev/shared", Capability::Read));
+        assert_eq!(acl.matching_rule("secret/data/dev/shared"), Some("secret/data/+/shared"));
+    }
+
+    #[test]
+    fn vault_ordering_examples() {
+        // foo/a* over foo/+ (later first wildcard)
+        let a = acl(vec![rule("foo/+", &[Capability::Read]), rule("foo/a*", &[Capability::List])]);
+        assert_eq!(a.matching_rule("foo/abc"), Some("foo/a*"));
+        // foo/+ over foo/* (same first wildcard position, not a prefix)
+        let b = acl(vec![rule("foo/*", &[Capability::Read]), rule("foo/+", &[Capability::List])]);
+        assert_eq!(b.matching_rule("foo/x"), Some("foo/+"));
+        assert_eq!(b.matching_rule("foo/x/y"), Some("foo/*"));
+        // foo/bar/+/baz over foo/+/+/baz (fewer `+`; also later first wildcard)
+        let c = acl(vec![
+            rule("foo/+/+/baz", &[Capability::Read]),
+            rule("foo/bar/+/baz", &[Capability::List]),
+        ]);
+        assert_eq!(c.matching_rule("foo/bar/x/baz"), Some("foo/bar/+/baz"));
+        // foo/+/bar/ba* over foo/+/bar/b* (longer)
+        let d = acl(vec![
+            rule("foo/+/bar/b*", &[Capability::Read]),
+            rule("foo/+/bar/ba*", &[Capability::List]),
+        ]);
+        assert_eq!(d.matching_rule("foo/x/bar/baz"), Some("foo/+/bar/ba*"));
+    }
+
+    #[test]
+    fn identical_patterns_union_and_deny_wins() {
+        let one = Policy::new(vec![rule("secret/data/a", &[Capability::Read])]);
+        let two = Policy::new(vec![rule("secret/data/a", &[Capability::Update])]);
+        let acl = Acl::from_policies([&one, &two]);
+        assert_eq!(
+            acl.capabilities("secret/data/a"),
+            CapabilitySet::from([Capability::Read, Capability::Update])
+        );
+        let three = Policy::new(vec![rule("secret/data/a", &[Capability::Deny])]);
+        let acl = Acl::from_policies([&one, &three, &two]);
+        assert_eq!(acl.capabilities("secret/data/a"), CapabilitySet::DENY);
+    }
+
+    #[test]
+    fn default_deny_and_root() {
+        let acl = acl(vec![rule("secret/data/a", &[Capability::Read])]);
+        assert_eq!(acl.capabilities("secret/data/b"), CapabilitySet::DENY);
+        assert!(!acl.allows("sys/seal", Capability::Update));
+        let root = Policy::builtin("root").expect("built in");
+        let acl = Acl::from_policies([&root]);
+        assert!(acl.is_root());
+        assert!(acl.allows("sys/seal", Capability::Sudo));
+    }
+
+    #[test]
+    fn list_uses_the_path_without_trailing_slash() {
+        let acl = acl(vec![rule("secret/metadata/app", &[Capability::List])]);
+        assert!(acl.allows("secret/metadata/app/", Capability::List));
+        assert!(!acl.allows("secret/metadata/app/", Capability::Read));
+        assert_eq!(acl.capabilities("secret/metadata/app/"), CapabilitySet::DENY);
+    }
+
+    #[test]
+    fn default_policy_allows_token_self_service() {
+        let default = Policy::builtin("default").expect("built in");
+        let acl = Acl::from_policies([&default]);
+        assert!(acl.allows("auth/token/lookup-self", Capability::Read));
+        assert!(acl.allows("auth/token/renew-self", Capability::Update));
+        assert!(acl.allows("auth/token/revoke-self", Capability::Update));
+        assert!(!acl.allows("secret/data/x", Capability::Read));
+    }
+}
