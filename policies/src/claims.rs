@@ -55,7 +55,9 @@ impl ClaimMatcher {
 
     /// Whether some alternative is a glob of only `*`, so any string passes.
     pub(crate) fn accepts_any_string(&self, glob: bool) -> bool {
-        glob && self.strings().any(|s| !s.is_empty() && s.bytes().all(|b| b == b'*'))
+        glob && self
+            .strings()
+            .any(|s| !s.is_empty() && s.bytes().all(|b| b == b'*'))
     }
 
     /// Whether some alternative is a glob holding `*`.
@@ -152,7 +154,9 @@ pub enum ClaimError {
     },
 
     /// The claim's JSON type is not one the role accepts (a number where a string is expected).
-    #[error("claim `{claim}` has the wrong type: the role expects {expected_type}, the token has {found_type}")]
+    #[error(
+        "claim `{claim}` has the wrong type: the role expects {expected_type}, the token has {found_type}"
+    )]
     WrongType {
         /// The claim name as the role writes it.
         claim: String,
@@ -466,14 +470,14 @@ mod tests {
     use super::*;
 
     fn role(extra: &str) -> Role {
-        let text = format!(
-            "issuer = \"github\"\naudiences = [\"https://vault.example.com\"]\n{extra}"
-        );
+        let text =
+            format!("issuer = \"github\"\naudiences = [\"https://vault.example.com\"]\n{extra}");
         toml::from_str(&text).expect("role parses")
     }
 
     fn token(extra: Value) -> Value {
-        let mut claims = json!({ "aud": "https://vault.example.com", "sub": "repo:o/r:ref:refs/heads/main" });
+        let mut claims =
+            json!({ "aud": "https://vault.example.com", "sub": "repo:o/r:ref:refs/heads/main" });
         if let (Some(base), Value::Object(extra)) = (claims.as_object_mut(), extra) {
             base.extend(extra);
         }
@@ -500,21 +504,29 @@ mod tests {
         let role = role(
             "claims = { repository_id = \"74\", event_name = [\"push\", \"workflow_dispatch\"], run_attempt = 1, fork = false }",
         );
-        let good = token(json!({"repository_id": "74", "event_name": "push", "run_attempt": 1, "fork": false}));
+        let good = token(
+            json!({"repository_id": "74", "event_name": "push", "run_attempt": 1, "fork": false}),
+        );
         assert_eq!(match_claims(&role, &good), Ok(()));
 
-        let number_id = token(json!({"repository_id": 74, "event_name": "push", "run_attempt": 1, "fork": false}));
+        let number_id = token(
+            json!({"repository_id": 74, "event_name": "push", "run_attempt": 1, "fork": false}),
+        );
         let err = match_claims(&role, &number_id).expect_err("number is not a string");
         assert!(matches!(err, ClaimError::WrongType { .. }), "{err:?}");
         assert_eq!(err.claim(), Some("repository_id"));
 
-        let string_attempt = token(json!({"repository_id": "74", "event_name": "push", "run_attempt": "1", "fork": false}));
+        let string_attempt = token(
+            json!({"repository_id": "74", "event_name": "push", "run_attempt": "1", "fork": false}),
+        );
         assert!(matches!(
             match_claims(&role, &string_attempt),
             Err(ClaimError::WrongType { .. })
         ));
 
-        let wrong_event = token(json!({"repository_id": "74", "event_name": "pull_request_target", "run_attempt": 1, "fork": false}));
+        let wrong_event = token(
+            json!({"repository_id": "74", "event_name": "pull_request_target", "run_attempt": 1, "fork": false}),
+        );
         let err = match_claims(&role, &wrong_event).expect_err("no match");
         assert!(matches!(err, ClaimError::NoMatch { .. }));
         assert!(!err.to_string().contains("push"), "{err}");
@@ -526,18 +538,30 @@ mod tests {
         let role = role("claims = { environment = \"production\", groups = \"admins\" }");
         let missing = token(json!({"groups": ["admins"]}));
         let err = match_claims(&role, &missing).expect_err("missing");
-        assert_eq!(err.to_string(), "claim `environment` is missing from the token");
+        assert_eq!(
+            err.to_string(),
+            "claim `environment` is missing from the token"
+        );
         assert!(!err.to_string().contains("production"));
 
         let null = token(json!({"environment": null, "groups": ["admins"]}));
-        assert!(matches!(match_claims(&role, &null), Err(ClaimError::Missing { .. })));
+        assert!(matches!(
+            match_claims(&role, &null),
+            Err(ClaimError::Missing { .. })
+        ));
 
         let array_ok = token(json!({"environment": "production", "groups": ["dev", "admins"]}));
         assert_eq!(match_claims(&role, &array_ok), Ok(()));
         let array_no = token(json!({"environment": "production", "groups": ["dev"]}));
-        assert!(matches!(match_claims(&role, &array_no), Err(ClaimError::NoMatch { .. })));
+        assert!(matches!(
+            match_claims(&role, &array_no),
+            Err(ClaimError::NoMatch { .. })
+        ));
         let array_type = token(json!({"environment": "production", "groups": [1, 2]}));
-        assert!(matches!(match_claims(&role, &array_type), Err(ClaimError::WrongType { .. })));
+        assert!(matches!(
+            match_claims(&role, &array_type),
+            Err(ClaimError::WrongType { .. })
+        ));
     }
 
     #[test]
@@ -546,14 +570,25 @@ mod tests {
         assert_eq!(match_claims(&role, &token(json!({}))), Ok(()));
         let list_aud = json!({"aud": ["other", "https://vault.example.com"], "sub": "repo:o/r:ref:refs/heads/main"});
         assert_eq!(match_claims(&role, &list_aud), Ok(()));
-        let wrong_aud = json!({"aud": "https://vault.example.com/", "sub": "repo:o/r:ref:refs/heads/main"});
+        let wrong_aud =
+            json!({"aud": "https://vault.example.com/", "sub": "repo:o/r:ref:refs/heads/main"});
         let err = match_claims(&role, &wrong_aud).expect_err("aud is exact");
         assert_eq!(err.claim(), Some("aud"));
         let no_aud = json!({"sub": "repo:o/r:ref:refs/heads/main"});
-        assert!(matches!(match_claims(&role, &no_aud), Err(ClaimError::Missing { .. })));
-        let wrong_sub = json!({"aud": "https://vault.example.com", "sub": "repo:o/r:ref:refs/heads/dev"});
-        assert_eq!(match_claims(&role, &wrong_sub).expect_err("sub").claim(), Some("sub"));
-        assert_eq!(match_claims(&role, &json!([1])), Err(ClaimError::NotAnObject));
+        assert!(matches!(
+            match_claims(&role, &no_aud),
+            Err(ClaimError::Missing { .. })
+        ));
+        let wrong_sub =
+            json!({"aud": "https://vault.example.com", "sub": "repo:o/r:ref:refs/heads/dev"});
+        assert_eq!(
+            match_claims(&role, &wrong_sub).expect_err("sub").claim(),
+            Some("sub")
+        );
+        assert_eq!(
+            match_claims(&role, &json!([1])),
+            Err(ClaimError::NotAnObject)
+        );
     }
 
     #[test]
@@ -569,7 +604,10 @@ mod tests {
         assert_eq!(match_claims(&role, &good), Ok(()));
         let mut bad = good.clone();
         bad["ref"] = json!("refs/heads/main");
-        assert_eq!(match_claims(&role, &bad).expect_err("glob").claim(), Some("ref"));
+        assert_eq!(
+            match_claims(&role, &bad).expect_err("glob").claim(),
+            Some("ref")
+        );
         let mut bad = good;
         bad["kubernetes.io"]["namespace"] = json!("prod");
         assert_eq!(
@@ -598,7 +636,10 @@ mod tests {
                 ClaimValue::Bool(true)
             ])
         );
-        assert_eq!(serde_json::to_string(&matcher).expect("ok"), r#"["a",1,true]"#);
+        assert_eq!(
+            serde_json::to_string(&matcher).expect("ok"),
+            r#"["a",1,true]"#
+        );
         assert!(serde_json::from_str::<ClaimMatcher>("1.5").is_err());
         assert!(serde_json::from_str::<ClaimMatcher>(r#"{"a":1}"#).is_err());
         assert!(serde_json::from_str::<ClaimMatcher>(r#"[["a"]]"#).is_err());

@@ -85,8 +85,10 @@ impl Document {
     /// The ACL for a token carrying the policies `names`. Names that resolve to no policy grant
     /// nothing.
     pub fn acl<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Acl {
-        let policies: Vec<Cow<'_, Policy>> =
-            names.into_iter().filter_map(|name| self.policy(name)).collect();
+        let policies: Vec<Cow<'_, Policy>> = names
+            .into_iter()
+            .filter_map(|name| self.policy(name))
+            .collect();
         Acl::from_policies(policies.iter().map(|policy| policy.as_ref()))
     }
 
@@ -153,10 +155,7 @@ fn locate_parse_error(text: &str, err: &toml::de::Error) -> PolicyError {
 }
 
 fn failing_entry(table: &toml::Table) -> Option<String> {
-    fn first_failure<T: DeserializeOwned>(
-        table: &toml::Table,
-        section: &str,
-    ) -> Option<String> {
+    fn first_failure<T: DeserializeOwned>(table: &toml::Table, section: &str) -> Option<String> {
         let entries = table.get(section)?.as_table()?;
         entries.iter().find_map(|(name, value)| {
             T::deserialize(value.clone())
@@ -220,7 +219,8 @@ rules = [{ path = "secret/data/app", capabilities = ["read"] }]
 
     #[test]
     fn unknown_policy_is_reported_but_builtins_resolve() {
-        let text = ROLE_AND_POLICY.replace("[\"app-read\"]", "[\"app-read\", \"nope\", \"default\"]");
+        let text =
+            ROLE_AND_POLICY.replace("[\"app-read\"]", "[\"app-read\", \"nope\", \"default\"]");
         let mut document = parse_document(&text).expect("parses");
         document.merge(parse_document(ISSUER).expect("parses"));
         let err = document.validate().expect_err("unknown policy").to_string();
@@ -243,19 +243,46 @@ rules = [{ path = "secret/data/app2", capabilities = ["list"] }]
         .expect("parses");
         base.merge(newer);
         assert_eq!(base.policies.len(), 1);
-        assert_eq!(base.policies["app-read"].rules[0].path.as_str(), "secret/data/app2");
+        assert_eq!(
+            base.policies["app-read"].rules[0].path.as_str(),
+            "secret/data/app2"
+        );
         assert_eq!(base.roles.len(), 1);
     }
 
     #[test]
     fn parse_errors_name_table_and_field() {
         let cases = [
-            ("[roles.deploy]\nissuer = \"github\"\naudience = [\"x\"]\n", "[roles.deploy]", "audience"),
-            ("[roles.deploy]\nissuer = \"github\"\n", "[roles.deploy]", "audiences"),
-            ("[issuers.gh]\nissuer = \"https://a.example\"\nalgorithms = [\"HS256\"]\n", "[issuers.gh]", "HS256"),
-            ("[issuers.gh]\nissuer = \"https://a.example\"\nmax_token_lifetime = 60\n", "[issuers.gh]", "duration"),
-            ("[policies.p]\nrules = [{ path = \"a/*/b\", capabilities = [\"read\"] }]\n", "[policies.p]", "last character"),
-            ("[policies.p]\nrules = [{ path = \"a\", capabilities = [\"reed\"] }]\n", "[policies.p]", "reed"),
+            (
+                "[roles.deploy]\nissuer = \"github\"\naudience = [\"x\"]\n",
+                "[roles.deploy]",
+                "audience",
+            ),
+            (
+                "[roles.deploy]\nissuer = \"github\"\n",
+                "[roles.deploy]",
+                "audiences",
+            ),
+            (
+                "[issuers.gh]\nissuer = \"https://a.example\"\nalgorithms = [\"HS256\"]\n",
+                "[issuers.gh]",
+                "HS256",
+            ),
+            (
+                "[issuers.gh]\nissuer = \"https://a.example\"\nmax_token_lifetime = 60\n",
+                "[issuers.gh]",
+                "duration",
+            ),
+            (
+                "[policies.p]\nrules = [{ path = \"a/*/b\", capabilities = [\"read\"] }]\n",
+                "[policies.p]",
+                "last character",
+            ),
+            (
+                "[policies.p]\nrules = [{ path = \"a\", capabilities = [\"reed\"] }]\n",
+                "[policies.p]",
+                "reed",
+            ),
         ];
         for (text, table, needle) in cases {
             let err = parse_document(text).expect_err(text);
@@ -269,23 +296,34 @@ rules = [{ path = "secret/data/app2", capabilities = ["list"] }]
 
     #[test]
     fn syntax_and_top_level_errors() {
-        let err = parse_document("[roles.x\n").expect_err("syntax").to_string();
+        let err = parse_document("[roles.x\n")
+            .expect_err("syntax")
+            .to_string();
         assert!(err.contains("line 1"), "{err}");
-        let err = parse_document("[role.x]\nissuer = \"a\"\n").expect_err("unknown").to_string();
+        let err = parse_document("[role.x]\nissuer = \"a\"\n")
+            .expect_err("unknown")
+            .to_string();
         assert!(err.contains("unknown field `role`"), "{err}");
     }
 
     #[test]
     fn names_are_checked() {
-        let err = parse_document("[policies.root]\nrules = [{ path = \"a\", capabilities = [\"read\"] }]\n")
-            .expect_err("reserved")
-            .to_string();
+        let err = parse_document(
+            "[policies.root]\nrules = [{ path = \"a\", capabilities = [\"read\"] }]\n",
+        )
+        .expect_err("reserved")
+        .to_string();
         assert!(err.contains("built-in"), "{err}");
-        let err = parse_document("[policies.\"a b\"]\nrules = [{ path = \"a\", capabilities = [\"read\"] }]\n")
-            .expect_err("space")
-            .to_string();
+        let err = parse_document(
+            "[policies.\"a b\"]\nrules = [{ path = \"a\", capabilities = [\"read\"] }]\n",
+        )
+        .expect_err("space")
+        .to_string();
         assert!(err.contains("invalid name"), "{err}");
-        let long = format!("[policies.{}]\nrules = [{{ path = \"a\", capabilities = [\"read\"] }}]\n", "a".repeat(65));
+        let long = format!(
+            "[policies.{}]\nrules = [{{ path = \"a\", capabilities = [\"read\"] }}]\n",
+            "a".repeat(65)
+        );
         assert!(parse_document(&long).is_err());
     }
 

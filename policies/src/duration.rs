@@ -20,9 +20,13 @@ impl HumanDuration {
 
     /// Parses `"15m"`, `"1h30m"`, `"90s"`, `"2h 5m"`, ….
     pub fn parse(text: &str) -> Result<Self, String> {
-        humantime::parse_duration(text.trim()).map(Self).map_err(|err| {
-            format!("invalid duration {text:?} ({err}); write it like \"15m\", \"1h30m\" or \"90s\"")
-        })
+        humantime::parse_duration(text.trim())
+            .map(Self)
+            .map_err(|err| {
+                format!(
+                    "invalid duration {text:?} ({err}); write it like \"15m\", \"1h30m\" or \"90s\""
+                )
+            })
     }
 
     /// The duration.
@@ -91,7 +95,10 @@ mod tests {
             let again = HumanDuration::parse(&parsed.to_string()).expect("printed form parses");
             assert_eq!(parsed, again);
         }
-        assert_eq!(HumanDuration::parse("1h30m"), Ok(HumanDuration::from_secs(5400)));
+        assert_eq!(
+            HumanDuration::parse("1h30m"),
+            Ok(HumanDuration::from_secs(5400))
+        );
     }
 
     #[test]

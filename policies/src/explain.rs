@@ -186,17 +186,27 @@ rules = [
         let explanation = explain(&document, "deploy", &wrong_ref);
         assert!(!explanation.can_login);
         let failure = explanation.failure.clone().unwrap_or_default();
-        assert!(failure.contains("refs/heads/dev") && failure.contains("refs/heads/main"), "{failure}");
+        assert!(
+            failure.contains("refs/heads/dev") && failure.contains("refs/heads/main"),
+            "{failure}"
+        );
         assert_eq!(explanation.policies, vec!["app", "default"]);
 
         let mut wrong_iss = claims();
         wrong_iss["iss"] = json!("https://gitlab.com");
-        let failure = explain(&document, "deploy", &wrong_iss).failure.unwrap_or_default();
+        let failure = explain(&document, "deploy", &wrong_iss)
+            .failure
+            .unwrap_or_default();
         assert!(failure.contains("`iss`"), "{failure}");
 
         let missing = explain(&document, "nope", &claims());
         assert!(!missing.can_login);
-        assert!(missing.failure.unwrap_or_default().contains("no role named"));
+        assert!(
+            missing
+                .failure
+                .unwrap_or_default()
+                .contains("no role named")
+        );
     }
 
     #[test]

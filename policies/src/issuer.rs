@@ -106,7 +106,11 @@ impl Issuer {
         if let Some(url) = &self.discovery_url {
             check_url(url, false).map_err(|reason| invalid("discovery_url", reason))?;
         }
-        if self.jwks_file.as_deref().is_some_and(|f| f.trim().is_empty()) {
+        if self
+            .jwks_file
+            .as_deref()
+            .is_some_and(|f| f.trim().is_empty())
+        {
             return Err(invalid("jwks_file", "cannot be empty".into()));
         }
         let sources = [
@@ -128,11 +132,17 @@ impl Issuer {
         }
         for (index, algorithm) in self.algorithms.iter().enumerate() {
             if self.algorithms[..index].contains(algorithm) {
-                return Err(invalid("algorithms", format!("{algorithm} is listed twice")));
+                return Err(invalid(
+                    "algorithms",
+                    format!("{algorithm} is listed twice"),
+                ));
             }
         }
         if self.max_token_lifetime.as_duration().is_zero() {
-            return Err(invalid("max_token_lifetime", "must be longer than zero".into()));
+            return Err(invalid(
+                "max_token_lifetime",
+                "must be longer than zero".into(),
+            ));
         }
         if self.max_token_lifetime > MAX_TOKEN_LIFETIME_LIMIT {
             return Err(invalid(
@@ -173,8 +183,8 @@ fn check_url(url: &str, allow_query: bool) -> Result<(), String> {
     if authority.contains('@') {
         return Err(format!("{url:?} cannot hold user info (`user@`)"));
     }
-    let (host, port) = split_host_port(authority)
-        .ok_or_else(|| format!("{url:?} has no valid host[:port]"))?;
+    let (host, port) =
+        split_host_port(authority).ok_or_else(|| format!("{url:?} has no valid host[:port]"))?;
     if port.is_some_and(|port| !port.parse::<u16>().is_ok_and(|port| port != 0)) {
         return Err(format!("{url:?} has an invalid port"));
     }
@@ -210,7 +220,10 @@ fn split_host_port(authority: &str) -> Option<(&str, Option<&str>)> {
 /// A JWT signature algorithm an issuer may use. `none` and the HMAC algorithms (`HS*`) do not
 /// exist here on purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(clippy::upper_case_acronyms, reason = "the names are the JOSE identifiers")]
+#[allow(
+    clippy::upper_case_acronyms,
+    reason = "the names are the JOSE identifiers"
+)]
 pub enum Algorithm {
     /// RSASSA-PKCS1-v1_5 with SHA-256 (GitHub, GitLab).
     RS256,
@@ -388,7 +401,9 @@ mod tests {
     fn algorithms() {
         for refused in ["none", "HS256", "hs512", "RS257"] {
             let text = format!("issuer = \"https://a.example\"\nalgorithms = [\"{refused}\"]");
-            let err = toml::from_str::<Issuer>(&text).expect_err(refused).to_string();
+            let err = toml::from_str::<Issuer>(&text)
+                .expect_err(refused)
+                .to_string();
             assert!(err.contains(refused), "{err}");
         }
         let all = issuer(

@@ -75,7 +75,11 @@ pub struct Warning {
 
 impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "warning[{}] {}: {}", self.code, self.subject, self.message)
+        write!(
+            f,
+            "warning[{}] {}: {}",
+            self.code, self.subject, self.message
+        )
     }
 }
 
@@ -215,7 +219,10 @@ fn platform(role: &Role) -> Platform {
 fn lint_identity(role: &Role, warn: &mut impl FnMut(LintCode, String)) {
     let immutable = ["repository_id", "project_id", "job_project_id"]
         .iter()
-        .any(|claim| role.claim(claim).is_some_and(|(m, glob)| !m.has_wildcard(glob)))
+        .any(|claim| {
+            role.claim(claim)
+                .is_some_and(|(m, glob)| !m.has_wildcard(glob))
+        })
         || subjects(role).any(is_immutable_github_subject);
     if !immutable {
         warn(
@@ -428,10 +435,15 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
     #[test]
     fn clean_github_role() {
         assert_eq!(
-            codes("claims = { repository_id = \"74\", ref = \"refs/heads/main\" }\npolicies = [\"write\"]"),
+            codes(
+                "claims = { repository_id = \"74\", ref = \"refs/heads/main\" }\npolicies = [\"write\"]"
+            ),
             vec![]
         );
-        assert_eq!(codes("claims = { repository_id = \"74\" }\npolicies = [\"read-one\"]"), vec![]);
+        assert_eq!(
+            codes("claims = { repository_id = \"74\" }\npolicies = [\"read-one\"]"),
+            vec![]
+        );
     }
 
     #[test]
@@ -445,7 +457,9 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
             vec![LintCode::MutableIdentity]
         );
         assert_eq!(
-            codes("bound_subject = \"repo:o@65/r@74:ref:refs/heads/main\"\npolicies = [\"read-one\"]"),
+            codes(
+                "bound_subject = \"repo:o@65/r@74:ref:refs/heads/main\"\npolicies = [\"read-one\"]"
+            ),
             vec![]
         );
     }
@@ -477,7 +491,9 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
             vec![LintCode::UnpinnedPrivilegedRole]
         );
         assert_eq!(
-            codes("claims = { repository_id = \"74\", environment = \"prod\" }\npolicies = [\"read-all\"]"),
+            codes(
+                "claims = { repository_id = \"74\", environment = \"prod\" }\npolicies = [\"read-all\"]"
+            ),
             vec![]
         );
         assert_eq!(
@@ -489,11 +505,15 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
     #[test]
     fn pull_request_target() {
         assert_eq!(
-            codes("claims = { repository_id = \"74\", event_name = [\"push\", \"pull_request_target\"] }"),
+            codes(
+                "claims = { repository_id = \"74\", event_name = [\"push\", \"pull_request_target\"] }"
+            ),
             vec![LintCode::PullRequestTarget]
         );
         assert_eq!(
-            codes("glob_claims = [\"event_name\"]\nclaims = { repository_id = \"74\", event_name = \"pull_request*\" }"),
+            codes(
+                "glob_claims = [\"event_name\"]\nclaims = { repository_id = \"74\", event_name = \"pull_request*\" }"
+            ),
             vec![LintCode::PullRequestTarget]
         );
     }
@@ -506,18 +526,27 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
             "{BASE}\n[roles.r]\nissuer = \"github\"\naudiences = [\"a\"]\nclaims = {{ repository_id = 74 }}"
         );
         let warnings = lint(&parse_document(&text).expect("parses"));
-        assert!(warnings[0].message.contains("repository_id = \"74\""), "{}", warnings[0]);
+        assert!(
+            warnings[0].message.contains("repository_id = \"74\""),
+            "{}",
+            warnings[0]
+        );
     }
 
     #[test]
     fn gitlab_roles() {
         assert_eq!(
-            codes("claims = { project_id = \"20\", ref = \"main\", ref_protected = \"true\" }\npolicies = [\"write\"]"),
+            codes(
+                "claims = { project_id = \"20\", ref = \"main\", ref_protected = \"true\" }\npolicies = [\"write\"]"
+            ),
             vec![]
         );
         assert_eq!(
             codes("claims = { project_id = \"20\", ref = \"main\" }\npolicies = [\"write\"]"),
-            vec![LintCode::GitlabUnprotectedRef, LintCode::UnpinnedPrivilegedRole]
+            vec![
+                LintCode::GitlabUnprotectedRef,
+                LintCode::UnpinnedPrivilegedRole
+            ]
         );
         assert_eq!(
             codes("claims = { project_id = \"20\", ref = \"main\", ref_protected = true }"),

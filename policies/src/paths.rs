@@ -61,7 +61,10 @@ impl PathPattern {
                 "`*` is only allowed as the last character, where it matches any suffix",
             ));
         }
-        if base.split('/').any(|segment| segment.contains('+') && segment != "+") {
+        if base
+            .split('/')
+            .any(|segment| segment.contains('+') && segment != "+")
+        {
             return Err(invalid(
                 "`+` must be a whole path segment, as in `secret/data/+/config`",
             ));
@@ -358,10 +361,25 @@ mod tests {
 
     #[test]
     fn pattern_validation() {
-        for good in ["secret/data/x", "secret/*", "*", "secret/+/x", "secret/+/x*", "a/+*"] {
+        for good in [
+            "secret/data/x",
+            "secret/*",
+            "*",
+            "secret/+/x",
+            "secret/+/x*",
+            "a/+*",
+        ] {
             assert!(PathPattern::new(good).is_ok(), "{good}");
         }
-        for bad in ["", "/secret", "sec*ret", "secret/*/x", "a/b+c/d", "a/{{x}}", "a\nb"] {
+        for bad in [
+            "",
+            "/secret",
+            "sec*ret",
+            "secret/*/x",
+            "a/b+c/d",
+            "a/{{x}}",
+            "a\nb",
+        ] {
             assert!(PathPattern::new(bad).is_err(), "{bad:?}");
         }
     }
@@ -404,16 +422,25 @@ mod tests {
         assert!(!acl.allows("secret/data/prod/shared", Capability::Update));
         assert!(acl.allows("secret/data/dev/shared", Capability::Update));
         assert!(!acl.allows("secret/data/dev/shared", Capability::Read));
-        assert_eq!(acl.matching_rule("secret/data/dev/shared"), Some("secret/data/+/shared"));
+        assert_eq!(
+            acl.matching_rule("secret/data/dev/shared"),
+            Some("secret/data/+/shared")
+        );
     }
 
     #[test]
     fn vault_ordering_examples() {
         // foo/a* over foo/+ (later first wildcard)
-        let a = acl(vec![rule("foo/+", &[Capability::Read]), rule("foo/a*", &[Capability::List])]);
+        let a = acl(vec![
+            rule("foo/+", &[Capability::Read]),
+            rule("foo/a*", &[Capability::List]),
+        ]);
         assert_eq!(a.matching_rule("foo/abc"), Some("foo/a*"));
         // foo/+ over foo/* (same first wildcard position, not a prefix)
-        let b = acl(vec![rule("foo/*", &[Capability::Read]), rule("foo/+", &[Capability::List])]);
+        let b = acl(vec![
+            rule("foo/*", &[Capability::Read]),
+            rule("foo/+", &[Capability::List]),
+        ]);
         assert_eq!(b.matching_rule("foo/x"), Some("foo/+"));
         assert_eq!(b.matching_rule("foo/x/y"), Some("foo/*"));
         // foo/bar/+/baz over foo/+/+/baz (fewer `+`; also later first wildcard)
@@ -460,7 +487,10 @@ mod tests {
         let acl = acl(vec![rule("secret/metadata/app", &[Capability::List])]);
         assert!(acl.allows("secret/metadata/app/", Capability::List));
         assert!(!acl.allows("secret/metadata/app/", Capability::Read));
-        assert_eq!(acl.capabilities("secret/metadata/app/"), CapabilitySet::DENY);
+        assert_eq!(
+            acl.capabilities("secret/metadata/app/"),
+            CapabilitySet::DENY
+        );
     }
 
     #[test]

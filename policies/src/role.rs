@@ -128,7 +128,10 @@ impl Role {
             reason,
         };
         if self.issuer.trim().is_empty() {
-            return Err(invalid("issuer", "name the issuer (`[issuers.NAME]`)".into()));
+            return Err(invalid(
+                "issuer",
+                "name the issuer (`[issuers.NAME]`)".into(),
+            ));
         }
         if self.audiences.is_empty() {
             return Err(invalid(
@@ -212,7 +215,10 @@ impl Role {
         let mut seen: Vec<&str> = Vec::new();
         for glob in &self.glob_claims {
             if seen.contains(&glob.as_str()) {
-                return Err(invalid("glob_claims".into(), format!("`{glob}` is listed twice")));
+                return Err(invalid(
+                    "glob_claims".into(),
+                    format!("`{glob}` is listed twice"),
+                ));
             }
             seen.push(glob);
             let Some(matcher) = self.claims.get(glob) else {
@@ -254,7 +260,11 @@ mod tests {
     use super::*;
 
     fn role(body: &str) -> Role {
-        let audiences = if body.contains("audiences") { "" } else { "audiences = [\"aud\"]" };
+        let audiences = if body.contains("audiences") {
+            ""
+        } else {
+            "audiences = [\"aud\"]"
+        };
         let text = format!("issuer = \"gh\"\n{audiences}\n{body}");
         toml::from_str(&text).expect("role parses")
     }
@@ -298,18 +308,33 @@ mod tests {
     #[test]
     fn field_checks_name_the_field() {
         let cases = [
-            ("audiences = []\nclaims = { repository_id = \"1\" }", "audiences"),
-            ("claims = { repository_id = \"1\", aud = \"x\" }", "claims.aud"),
+            (
+                "audiences = []\nclaims = { repository_id = \"1\" }",
+                "audiences",
+            ),
+            (
+                "claims = { repository_id = \"1\", aud = \"x\" }",
+                "claims.aud",
+            ),
             ("claims = { repository_id = [] }", "claims.repository_id"),
-            ("claims = { repository_id = \"1\", \"/a~2\" = \"x\" }", "claims./a~2"),
-            ("claims = { repository_id = \"1\" }\nglob_claims = [\"ref\"]", "glob_claims"),
+            (
+                "claims = { repository_id = \"1\", \"/a~2\" = \"x\" }",
+                "claims./a~2",
+            ),
+            (
+                "claims = { repository_id = \"1\" }\nglob_claims = [\"ref\"]",
+                "glob_claims",
+            ),
             (
                 "claims = { repository_id = \"1\", ref = [\"a\", 1] }\nglob_claims = [\"ref\"]",
                 "claims.ref",
             ),
             ("claims = { repository_id = \"1\" }\nttl = \"2h\"", "ttl"),
             ("claims = { repository_id = \"1\" }\nttl = \"0s\"", "ttl"),
-            ("claims = { repository_id = \"1\" }\nnum_uses = 0", "num_uses"),
+            (
+                "claims = { repository_id = \"1\" }\nnum_uses = 0",
+                "num_uses",
+            ),
         ];
         for (body, field) in cases {
             let err = check(body).expect_err(body).to_string();
@@ -324,7 +349,9 @@ mod tests {
             .expect_err("too long")
             .to_string();
         assert!(err.contains("max_ttl (1h)"), "{err}");
-        assert!(check("claims = { repository_id = \"1\" }\nttl = \"2h\"\nmax_ttl = \"4h\"").is_ok());
+        assert!(
+            check("claims = { repository_id = \"1\" }\nttl = \"2h\"\nmax_ttl = \"4h\"").is_ok()
+        );
     }
 
     #[test]

@@ -6,10 +6,22 @@ use serde_json::{Value, json};
 
 const EXAMPLES: [(&str, &str); 6] = [
     ("issuers.toml", include_str!("../examples/issuers.toml")),
-    ("github-branch-deploy.toml", include_str!("../examples/github-branch-deploy.toml")),
-    ("github-environment-deploy.toml", include_str!("../examples/github-environment-deploy.toml")),
-    ("github-tag-release.toml", include_str!("../examples/github-tag-release.toml")),
-    ("gitlab-protected-branch.toml", include_str!("../examples/gitlab-protected-branch.toml")),
+    (
+        "github-branch-deploy.toml",
+        include_str!("../examples/github-branch-deploy.toml"),
+    ),
+    (
+        "github-environment-deploy.toml",
+        include_str!("../examples/github-environment-deploy.toml"),
+    ),
+    (
+        "github-tag-release.toml",
+        include_str!("../examples/github-tag-release.toml"),
+    ),
+    (
+        "gitlab-protected-branch.toml",
+        include_str!("../examples/gitlab-protected-branch.toml"),
+    ),
     ("admin.toml", include_str!("../examples/admin.toml")),
 ];
 
@@ -18,13 +30,22 @@ fn merged() -> Document {
     for (name, text) in EXAMPLES {
         let parsed = parse_document(text).unwrap_or_else(|err| panic!("{name}: {err}"));
         for key in parsed.roles.keys() {
-            assert!(!document.roles.contains_key(key), "{name}: role {key} collides");
+            assert!(
+                !document.roles.contains_key(key),
+                "{name}: role {key} collides"
+            );
         }
         for key in parsed.policies.keys() {
-            assert!(!document.policies.contains_key(key), "{name}: policy {key} collides");
+            assert!(
+                !document.policies.contains_key(key),
+                "{name}: policy {key} collides"
+            );
         }
         for key in parsed.issuers.keys() {
-            assert!(!document.issuers.contains_key(key), "{name}: issuer {key} collides");
+            assert!(
+                !document.issuers.contains_key(key),
+                "{name}: issuer {key} collides"
+            );
         }
         document.merge(parsed);
     }
@@ -89,7 +110,10 @@ fn github_branch_deploy() {
     assert_eq!(match_claims(role, &github_claims(json!({}))), Ok(()));
     let pr_target = github_claims(json!({"event_name": "pull_request_target"}));
     let err = match_claims(role, &pr_target).expect_err("pull_request_target refused");
-    assert_eq!(err.to_string(), "claim `event_name` does not match the role");
+    assert_eq!(
+        err.to_string(),
+        "claim `event_name` does not match the role"
+    );
     let numeric = github_claims(json!({"repository_id": 74}));
     assert!(match_claims(role, &numeric).is_err());
 
@@ -114,7 +138,12 @@ fn github_environment_deploy() {
     let no_env = github_claims(json!({}));
     let explanation = explain(&document, "github-api-production", &no_env);
     assert!(!explanation.can_login);
-    assert!(explanation.failure.unwrap_or_default().contains("environment"));
+    assert!(
+        explanation
+            .failure
+            .unwrap_or_default()
+            .contains("environment")
+    );
 
     let acl = document.acl(["api-production-read", "default"]);
     assert!(acl.allows("secret/data/prod/shared/db", Capability::Read));
@@ -137,7 +166,9 @@ fn github_tag_release() {
     other_workflow["job_workflow_ref"] =
         json!("octo-org/cli/.github/workflows/debug.yml@refs/tags/v1.4.0");
     assert_eq!(
-        match_claims(role, &other_workflow).expect_err("other workflow").claim(),
+        match_claims(role, &other_workflow)
+            .expect_err("other workflow")
+            .claim(),
         Some("job_workflow_ref")
     );
     let mut branch = tag;
