@@ -23,6 +23,7 @@ pub mod dev;
 pub mod error;
 pub mod http;
 pub mod kv;
+pub mod metrics;
 pub mod oidc;
 pub mod policy_store;
 pub mod ratelimit;

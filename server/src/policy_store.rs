@@ -156,6 +156,14 @@ impl PolicyStore {
             .store
             .get_json(Tree::Config, CURRENT_KEY)?
             .unwrap_or_default();
+        // Deserialising skips the document checks: run them, and fail closed on a bad record.
+        stored
+            .document
+            .validate()
+            .map_err(|e| StoreError::Corrupt {
+                tree: "config",
+                key: format!("policy document ({e})"),
+            })?;
         let snapshot = Arc::new(PolicySnapshot::new(stored));
         if let Ok(mut guard) = self.current.write() {
             *guard = Some(snapshot.clone());

@@ -3,6 +3,7 @@
 use crate::audit::AuditLog;
 use crate::authz::SharedAuthorizer;
 use crate::kv::Kv;
+use crate::metrics::Metrics;
 use crate::oidc::dev_issuer::DevIssuer;
 use crate::oidc::jwks::JwksCache;
 use crate::policy_store::{PolicyAuthorizer, PolicyStore};
@@ -54,6 +55,7 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Set only by `vaultd dev`, once it knows its address.
     pub dev_issuer: OnceLock<DevIssuer>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub type SharedApp = Arc<App>;
@@ -61,7 +63,12 @@ pub type SharedApp = Arc<App>;
 impl App {
     /// `dev` allows plain-HTTP issuers on loopback; nothing else changes with it.
     pub fn new(store: SealedStore, audit: AuditLog, limits: Limits, dev: bool) -> Self {
-        let jwks = Arc::new(JwksCache::new(dev, limits.jwks_refresh_cooldown));
+        let metrics = Arc::new(Metrics::new());
+        let stats = crate::oidc::jwks::FetchStats {
+            fetches: metrics.jwks_fetches.clone(),
+            failures: metrics.jwks_fetch_failures.clone(),
+        };
+        let jwks = Arc::new(JwksCache::new(dev, limits.jwks_refresh_cooldown, stats));
         let policies = Arc::new(PolicyStore::new(store.clone(), jwks));
         Self {
             kv: Kv::new(store.clone()),
@@ -73,6 +80,7 @@ impl App {
             login_limiter: RateLimiter::new(limits.login_rate_per_second, limits.login_burst),
             limits,
             dev_issuer: OnceLock::new(),
+            metrics,
         }
     }
 

@@ -37,6 +37,29 @@ struct State {
     published: Vec<String>,
     mode: IssuerMode,
     jwks_fetches: usize,
+    /// Claims (minus aud/time/jti) the simulated GitHub token service signs.
+    github_template: Value,
+}
+
+/// The `ACTIONS_ID_TOKEN_REQUEST_TOKEN` the simulated GitHub service expects.
+pub const GITHUB_REQUEST_TOKEN: &str = "gh-request-token-for-tests";
+
+fn sign_rsa(pair: &signature::RsaKeyPair, claims: &Value) -> String {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "rsa1"});
+    let signing_input = format!(
+        "{}.{}",
+        B64URL.encode(header.to_string()),
+        B64URL.encode(claims.to_string())
+    );
+    let mut sig = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &ring::rand::SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut sig,
+    )
+    .unwrap();
+    format!("{signing_input}.{}", B64URL.encode(sig))
 }
 
 pub struct TestIssuer {
@@ -95,6 +118,7 @@ impl TestIssuer {
             published: vec!["rsa1".into(), "ec1".into()],
             mode: IssuerMode::Normal,
             jwks_fetches: 0,
+            github_template: Value::Null,
         }));
         let issuer = TestIssuer {
             url: url.clone(),
@@ -111,6 +135,7 @@ impl TestIssuer {
                 let Ok(mut stream) = stream else { continue };
                 let state = state.clone();
                 let jwks_by_kid = jwks_by_kid.clone();
+                let github_key = signature::RsaKeyPair::from_pkcs8(&fixture("rsa1")).unwrap();
                 let url = url.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -118,10 +143,15 @@ impl TestIssuer {
                     if reader.read_line(&mut request_line).is_err() {
                         return;
                     }
+                    let mut authorization = String::new();
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                             break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if lower.starts_with("authorization:") {
+                            authorization = line["authorization:".len()..].trim().to_owned();
                         }
                     }
                     let path = request_line
@@ -129,6 +159,42 @@ impl TestIssuer {
                         .nth(1)
                         .unwrap_or("")
                         .to_owned();
+                    // GitHub's ID token service: `?audience=` picks `aud`; the request
+                    // token must be presented as a bearer token.
+                    if let Some(query) = path.strip_prefix("/github-token") {
+                        let st = state.lock().unwrap();
+                        let (status, text) = if st.mode == IssuerMode::Down {
+                            ("500 Internal Server Error", "down".to_owned())
+                        } else if !authorization
+                            .eq_ignore_ascii_case(&format!("bearer {GITHUB_REQUEST_TOKEN}"))
+                        {
+                            ("401 Unauthorized", "{}".to_owned())
+                        } else {
+                            let audience = query
+                                .split(['?', '&'])
+                                .find_map(|p| p.strip_prefix("audience="))
+                                .map(|a| a.replace("%3A", ":").replace("%2F", "/"))
+                                .unwrap_or_else(|| "https://github.com/acme".to_owned());
+                            let mut claims = st.github_template.clone();
+                            let now = now();
+                            claims["aud"] = json!(audience);
+                            claims["jti"] = json!(unique_jti());
+                            claims["iat"] = json!(now);
+                            claims["nbf"] = json!(now);
+                            claims["exp"] = json!(now + 300);
+                            (
+                                "200 OK",
+                                json!({"value": sign_rsa(&github_key, &claims)}).to_string(),
+                            )
+                        };
+                        drop(st);
+                        let _ = write!(
+                            stream,
+                            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                            text.len()
+                        );
+                        return;
+                    }
                     let (mode, body) = {
                         let mut st = state.lock().unwrap();
                         let body = match path.as_str() {
@@ -172,6 +238,16 @@ impl TestIssuer {
             }
         });
         issuer
+    }
+
+    /// Sets the claims the simulated GitHub token service issues (aud, times, jti are filled in).
+    pub fn set_github_claims(&self, claims: Value) {
+        self.state.lock().unwrap().github_template = claims;
+    }
+
+    /// `ACTIONS_ID_TOKEN_REQUEST_URL` for the simulated GitHub token service.
+    pub fn github_request_url(&self) -> String {
+        format!("{}/github-token?api-version=2.0", self.url)
     }
 
     pub fn set_mode(&self, mode: IssuerMode) {

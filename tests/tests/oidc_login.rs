@@ -720,3 +720,43 @@ fn production_server_has_no_dev_issuer_and_refuses_http_issuers() {
     assert_eq!(r.status, 400, "{}", r.raw);
     assert!(r.errors()[0].contains("vaultd dev"), "{}", r.raw);
 }
+
+#[test]
+fn metrics_count_logins_denials_and_reads() {
+    let s = setup();
+    let root = s.server.root().to_owned();
+    let ok = login(&s.server, "gh-deploy", &s.issuer.sign("rsa1", &gh(&s)));
+    let token = ok.body["auth"]["client_token"].as_str().unwrap().to_owned();
+    s.server.get("secret/data/prod/app", Some(&token));
+    let mut expired = gh(&s);
+    expired["exp"] = json!(now() - 500);
+    expired["iat"] = json!(now() - 600);
+    login(&s.server, "gh-deploy", &s.issuer.sign("rsa1", &expired));
+    login(&s.server, "made-up-role", &s.issuer.sign("rsa1", &gh(&s)));
+    assert_eq!(
+        s.server.get("sys/metrics?format=prometheus", None).status,
+        403
+    );
+    let r = s.server.get("sys/metrics?format=prometheus", Some(&root));
+    assert_eq!(r.status, 200);
+    assert!(r.content_type.as_deref().unwrap().starts_with("text/plain"));
+    let text = &r.raw;
+    for line in [
+        "vaultd_logins_total{role=\"gh-deploy\",outcome=\"success\"} 1",
+        "vaultd_logins_total{role=\"gh-deploy\",outcome=\"denied\"} 1",
+        "vaultd_logins_total{role=\"unknown\",outcome=\"denied\"} 1",
+        "vaultd_login_denials_total{reason=\"expired\"} 1",
+        "vaultd_login_denials_total{reason=\"unknown_role\"} 1",
+        "vaultd_secret_reads_total 1",
+        "vaultd_jwks_fetches_total 1",
+        "vaultd_sealed 0",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        text.contains("vaultd_request_duration_seconds_bucket{le=\"0.005\",route=\"login\"}")
+            || text.contains("route=\"login\""),
+        "{text}"
+    );
+    assert!(!text.contains("made-up-role"));
+}

@@ -64,6 +64,28 @@ pub async fn handle(
     req: &Req,
     path: &str,
 ) -> Result<Reply, ApiError> {
+    let result = login(app, ctx, req, path).await;
+    // Roles that exist label themselves; anything a client made up counts as "unknown".
+    let role = match (ctx.audit_extra.get("issuer"), ctx.audit_extra.get("role")) {
+        (Some(_), Some(Value::String(role))) => role.clone(),
+        _ => "unknown".to_owned(),
+    };
+    let outcome = if result.is_ok() { "success" } else { "denied" };
+    app.metrics
+        .logins
+        .get_or_create(&crate::metrics::LoginLabels { role, outcome })
+        .inc();
+    if result.is_err() {
+        let reason = ctx.denial_code.unwrap_or("bad_request");
+        app.metrics
+            .login_denials
+            .get_or_create(&crate::metrics::ReasonLabels { reason })
+            .inc();
+    }
+    result
+}
+
+async fn login(app: &SharedApp, ctx: &mut Ctx, req: &Req, path: &str) -> Result<Reply, ApiError> {
     if path != "login" {
         return Err(ApiError::UnsupportedPath(format!(
             "no handler for route \"auth/jwt/{path}\""
@@ -76,6 +98,7 @@ pub async fn handle(
         && !app.login_limiter.allow(client.ip())
     {
         ctx.audit_detail = Some("login rate limit".into());
+        ctx.denial_code = Some("rate_limited");
         return Err(ApiError::RateLimited);
     }
     let body: LoginBody = req.json()?;
@@ -90,6 +113,7 @@ pub async fn handle(
     let snapshot = app.policies.current()?;
     let Some(role) = snapshot.document.roles.get(&role_name) else {
         ctx.audit_detail = Some("unknown role".into());
+        ctx.denial_code = Some("unknown_role");
         return Err(ApiError::BadRequest(format!(
             "role \"{}\" could not be found",
             role_name.chars().take(64).collect::<String>()
@@ -105,6 +129,7 @@ pub async fn handle(
         .await
         .map_err(|e| {
             ctx.audit_detail = Some(e.detail());
+            ctx.denial_code = Some(e.code());
             ApiError::BadRequest(format!("error validating token: {e}"))
         })?;
     drop(jwt);
@@ -122,6 +147,7 @@ pub async fn handle(
 
     policies::match_claims(role, &claims).map_err(|e| {
         ctx.audit_detail = Some(e.detail());
+        ctx.denial_code = Some("claims");
         ApiError::BadRequest(format!("error validating claims: {e}"))
     })?;
 
@@ -145,6 +171,7 @@ pub async fn handle(
     {
         let e = verify::LoginError::Replayed;
         ctx.audit_detail = Some(e.detail());
+        ctx.denial_code = Some(e.code());
         return Err(ApiError::BadRequest(format!("error validating token: {e}")));
     }
 

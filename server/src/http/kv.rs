@@ -39,7 +39,10 @@ pub async fn handle(
                 None => None,
             };
             match app.kv.read(secret, version)? {
-                ReadOutcome::Found(data) => Ok(Reply::Data(data)),
+                ReadOutcome::Found(data) => {
+                    app.metrics.secret_reads.inc();
+                    Ok(Reply::Data(data))
+                }
                 ReadOutcome::Gone(data) => Ok(Reply::GoneEnvelope(data)),
             }
         }

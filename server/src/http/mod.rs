@@ -81,6 +81,8 @@ pub struct Ctx {
     pub token_record: Option<TokenRecord>,
     /// Why a request was refused, in full, for the audit log only.
     pub audit_detail: Option<String>,
+    /// Why a login was refused, as a bounded metrics label.
+    pub denial_code: Option<&'static str>,
     /// Extra audit fields (role, issuer, selected claims).
     pub audit_extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -119,6 +121,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
     };
     let method = request.method().clone();
     let raw_path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
     let timeout = app.limits.request_timeout;
     let result = match tokio::time::timeout(timeout, handle(&app, &mut ctx, request)).await {
         Ok(result) => result,
@@ -149,10 +152,17 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
             obj.extend(std::mem::take(&mut ctx.audit_extra));
         }
         if let Err(e) = app.audit.record(&entry) {
+            app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "audit log write failed; refusing request");
             return ApiError::Internal("audit log unavailable".into()).into_response();
         }
     }
+    app.metrics
+        .request_duration
+        .get_or_create(&crate::metrics::RouteLabels {
+            route: crate::metrics::route_of(&raw_path),
+        })
+        .observe(started.elapsed().as_secs_f64());
     match result {
         Ok(reply) => reply.into_response(&ctx.request_id),
         Err(e) => e.into_response(),

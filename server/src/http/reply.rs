@@ -41,6 +41,8 @@ pub enum Reply {
     /// 404 carrying a full envelope (a deleted or destroyed KV version).
     GoneEnvelope(Value),
     NoContent,
+    /// 200 with a plain-text body (Prometheus exposition).
+    Text(String),
 }
 
 fn envelope(request_id: &str, data: Value, auth: Value) -> Value {
@@ -63,6 +65,7 @@ impl Reply {
             Reply::Raw(status, _) => *status,
             Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
             Reply::NoContent => StatusCode::NO_CONTENT,
+            Reply::Text(_) => StatusCode::OK,
         }
     }
 
@@ -80,6 +83,16 @@ impl Reply {
                 &envelope(request_id, data, Value::Null),
             ),
             Reply::NoContent => no_content(),
+            Reply::Text(text) => {
+                let mut response = Response::new(Body::from(text));
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                response
+            }
         }
     }
 }

@@ -71,6 +71,17 @@ pub async fn handle(
             })))
         }
         (p, _) if p.starts_with("internal/ui/mounts") => Err(ApiError::NotFound),
+        ("metrics", Op::Read) => {
+            authorize(app, ctx, req, "sys/metrics", Capability::Read).await?;
+            if req.query.get("format").is_some_and(|f| f != "prometheus") {
+                return Err(ApiError::BadRequest("format must be prometheus".into()));
+            }
+            let m = &app.metrics;
+            m.sealed.set(i64::from(app.store.is_sealed()));
+            m.active_tokens
+                .set(app.tokens.count().map(|n| n as i64).unwrap_or(-1));
+            Ok(Reply::Text(m.encode()))
+        }
         (p, _) if p.starts_with("vaultctl/") || p.starts_with("dev/") => {
             if app.store.is_sealed() {
                 return Err(ApiError::Sealed);

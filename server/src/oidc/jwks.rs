@@ -58,11 +58,11 @@ struct Entry {
     fetch: tokio::sync::Mutex<Option<Instant>>,
 }
 
-/// Counts fetches for metrics.
-#[derive(Debug, Default)]
+/// Fetch counters, shared with the metrics registry.
+#[derive(Debug, Default, Clone)]
 pub struct FetchStats {
-    pub fetches: std::sync::atomic::AtomicU64,
-    pub failures: std::sync::atomic::AtomicU64,
+    pub fetches: prometheus_client::metrics::counter::Counter,
+    pub failures: prometheus_client::metrics::counter::Counter,
 }
 
 pub struct JwksCache {
@@ -113,7 +113,7 @@ fn origin(url: &str) -> Option<&str> {
 }
 
 impl JwksCache {
-    pub fn new(allow_loopback_http: bool, cooldown: Duration) -> Self {
+    pub fn new(allow_loopback_http: bool, cooldown: Duration, stats: FetchStats) -> Self {
         let agent = ureq::Agent::config_builder()
             .max_redirects(0)
             .timeout_global(Some(FETCH_TIMEOUT))
@@ -126,7 +126,7 @@ impl JwksCache {
             agent,
             allow_loopback_http,
             cooldown,
-            stats: FetchStats::default(),
+            stats,
         }
     }
 
@@ -183,9 +183,7 @@ impl JwksCache {
             });
         }
         *last_attempt = Some(Instant::now());
-        self.stats
-            .fetches
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.fetches.inc();
         match self.fetch(source).await {
             Ok(set) => {
                 tracing::info!(source = ?source, keys = set.all.len(), "fetched issuer keys");
@@ -194,9 +192,7 @@ impl JwksCache {
                 }
             }
             Err(e) => {
-                self.stats
-                    .failures
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.stats.failures.inc();
                 tracing::warn!(source = ?source, error = %e, "fetching issuer keys failed; keeping the last good set");
                 if !have_keys {
                     return Err(JwksError::Unavailable(e));

@@ -66,6 +66,28 @@ pub enum LoginError {
 }
 
 impl LoginError {
+    /// A stable, bounded label for metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LoginError::MissingToken => "missing_token",
+            LoginError::TooLarge => "too_large",
+            LoginError::Malformed(_) => "malformed",
+            LoginError::Algorithm(_) => "algorithm",
+            LoginError::Critical => "crit_header",
+            LoginError::Keys(_) => "keys",
+            LoginError::Signature => "signature",
+            LoginError::Issuer => "issuer",
+            LoginError::Audience => "audience",
+            LoginError::Expired => "expired",
+            LoginError::NotYetValid => "not_yet_valid",
+            LoginError::IssuedInFuture => "issued_in_future",
+            LoginError::LifetimeTooLong => "lifetime",
+            LoginError::MissingClaim(_) => "missing_claim",
+            LoginError::ClaimType(_) => "claim_type",
+            LoginError::Replayed => "replay",
+        }
+    }
+
     /// The full reason, for the audit log only.
     pub fn detail(&self) -> String {
         match self {

@@ -1,0 +1,153 @@
+//! Prometheus metrics, served at `GET /v1/sys/metrics?format=prometheus` (token required).
+//! Label values are bounded: roles only when configured, denial reasons from a fixed set,
+//! routes from a fixed classification.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginLabels {
+    pub role: String,
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+    ])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub logins: Family<LoginLabels, Counter>,
+    pub login_denials: Family<ReasonLabels, Counter>,
+    pub secret_reads: Counter,
+    pub request_duration: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    pub jwks_fetches: Counter,
+    pub jwks_fetch_failures: Counter,
+    pub audit_write_failures: Counter,
+    pub active_tokens: Gauge,
+    pub sealed: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vaultd");
+        let logins = Family::<LoginLabels, Counter>::default();
+        registry.register("logins", "JWT logins by role and outcome", logins.clone());
+        let login_denials = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "login_denials",
+            "Refused JWT logins by reason",
+            login_denials.clone(),
+        );
+        let secret_reads = Counter::default();
+        registry.register(
+            "secret_reads",
+            "Successful KV secret reads",
+            secret_reads.clone(),
+        );
+        let request_duration =
+            Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "request_duration_seconds",
+            "Request latency by route",
+            request_duration.clone(),
+        );
+        let jwks_fetches = Counter::default();
+        registry.register(
+            "jwks_fetches",
+            "Issuer key set fetches",
+            jwks_fetches.clone(),
+        );
+        let jwks_fetch_failures = Counter::default();
+        registry.register(
+            "jwks_fetch_failures",
+            "Failed issuer key set fetches",
+            jwks_fetch_failures.clone(),
+        );
+        let audit_write_failures = Counter::default();
+        registry.register(
+            "audit_write_failures",
+            "Audit lines that could not be written",
+            audit_write_failures.clone(),
+        );
+        let active_tokens = Gauge::default();
+        registry.register(
+            "active_tokens",
+            "Stored, unexpired tokens",
+            active_tokens.clone(),
+        );
+        let sealed = Gauge::default();
+        registry.register("sealed", "1 while sealed", sealed.clone());
+        Self {
+            registry,
+            logins,
+            login_denials,
+            secret_reads,
+            request_duration,
+            jwks_fetches,
+            jwks_fetch_failures,
+            audit_write_failures,
+            active_tokens,
+            sealed,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Coarse route classes for the latency histogram.
+pub fn route_of(path: &str) -> &'static str {
+    let p = path.trim_start_matches("/v1/");
+    if p == "auth/jwt/login" {
+        "login"
+    } else if p.starts_with("secret/data/") {
+        "kv_data"
+    } else if p.starts_with("secret/") {
+        "kv_other"
+    } else if p.starts_with("auth/token/") {
+        "token"
+    } else if p.starts_with("sys/vaultctl/") {
+        "admin"
+    } else if p.starts_with("sys/") {
+        "sys"
+    } else {
+        "other"
+    }
+}
