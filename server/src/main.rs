@@ -53,12 +53,27 @@ fn init_tracing() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+/// Keeps key material out of core files and away from same-user debuggers.
+fn harden_process() -> Result<(), String> {
+    use nix::sys::resource::{Resource, setrlimit};
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("disabling core dumps: {e}"))?;
+    #[cfg(target_os = "linux")]
+    nix::sys::prctl::set_dumpable(false)
+        .map_err(|e| format!("marking the process non-dumpable: {e}"))?;
+    Ok(())
 }
 
 fn main() -> ExitCode {
     // Before any JWT is touched: jsonwebtoken panics without a provider.
     vaultd::oidc::jwt_crypto::install();
+    if let Err(e) = harden_process() {
+        eprintln!("vaultd: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

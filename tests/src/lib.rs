@@ -156,7 +156,7 @@ impl Server {
                 cmd.args(["server", "--config"]).arg(config);
             }
         }
-        cmd.env("VAULTD_LOG", "debug")
+        cmd.env("VAULTD_LOG", "trace")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -185,6 +185,11 @@ impl Server {
             mode,
             _tmp: None,
         }
+    }
+
+    /// The process id of the running vaultd.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no chance to flush anything.
