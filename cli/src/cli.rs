@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::input::{VersionList, parse_key_value, parse_versions};
-use crate::output::Format;
+use crate::output::FormatArg;
+use std::ffi::OsString;
 
 const LONG_ABOUT: &str = "\
 Admin CLI for vaultd, a secrets broker for CI/CD pipelines that speaks a subset of \
@@ -45,9 +46,9 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_name = "TOKEN")]
     pub token: Option<String>,
 
-    /// Output format
-    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format: table or json; `env` also takes dotenv, shell, github
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub format: Option<FormatArg>,
 
     /// PEM file with the CA certificate(s) that signed vaultd's TLS certificate
     /// [env: VAULTCTL_CACERT, then VAULT_CACERT]
@@ -80,6 +81,115 @@ pub enum Command {
     /// Create, look up and revoke tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run a command with secrets in its environment, masked in its output
+    ///
+    /// Gets a token (VAULTCTL_TOKEN, or the CI's OIDC ID token exchanged with --role), reads
+    /// the chosen secrets, runs the command with them as environment variables (credentials
+    /// removed), masks every secret value and its encodings in the command's stdout and
+    /// stderr, forwards signals, revokes the token it obtained, and exits with the command's
+    /// exit code (128+N if it died of signal N).
+    Exec(ExecArgs),
+    /// Print the chosen secrets as dotenv, json or shell lines, or append them to $GITHUB_ENV
+    Env(SecretArgs),
+    /// Copy stdin to stdout, masking the chosen secrets and their encodings
+    Mask(SecretArgs),
+    /// Apply, inspect, check and test policy-as-code documents
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Mint an ID token from `vaultd dev`'s built-in issuer (dev servers only; needs root)
+    DevToken {
+        /// Claim to set or override, e.g. --claim ref=refs/heads/dev (repeatable)
+        #[arg(long = "claim", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+        claims: Vec<(String, String)>,
+        /// Audience [default: vaultctl-dev]
+        #[arg(long)]
+        audience: Option<String>,
+        /// Lifetime, e.g. 5m
+        #[arg(long, value_name = "DURATION")]
+        ttl: Option<String>,
+    },
+}
+
+/// Which secrets to fetch, and how to get a token for them.
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    /// Role to log in with when no VAULTCTL_TOKEN is set
+    #[arg(long, env = "VAULTCTL_ROLE")]
+    pub role: Option<String>,
+    /// Audience to request from GitHub's ID token service
+    #[arg(long, env = "VAULTCTL_AUDIENCE")]
+    pub audience: Option<String>,
+    /// Read the ID token from this environment variable (GitLab id_tokens:)
+    #[arg(long, value_name = "NAME")]
+    pub jwt_env: Option<String>,
+    /// Inject every key of this KV secret under its own name (repeatable)
+    #[arg(long = "secret", value_name = "PATH")]
+    pub secrets: Vec<String>,
+    /// File of NAME=secret/path#key lines
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Option<PathBuf>,
+    /// Keep only these names (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "NAME,…")]
+    pub only: Vec<String>,
+}
+
+/// `vaultctl exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub secrets: SecretArgs,
+    /// Do not mask the command's output (it still gets the secrets)
+    #[arg(long)]
+    pub no_mask: bool,
+    /// The command and its arguments, after --
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<OsString>,
+}
+
+/// `vaultctl policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate and apply documents atomically (all files together, or nothing)
+    Apply {
+        /// TOML documents
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Show what would change without changing anything
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace the whole document in force instead of merging by name
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the issuers, roles and policies in force
+    List,
+    /// Print the document in force (TOML; JSON with --format json)
+    Show,
+    /// Validate and lint documents offline (no server needed)
+    Check {
+        /// TOML documents
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Explain whether a token with these claims would log in to a role, and what it could read
+    Test {
+        /// Role name
+        #[arg(long)]
+        role: String,
+        /// JSON file with the token's claims
+        #[arg(long, value_name = "FILE")]
+        claims: PathBuf,
+        /// Use these documents instead of the server's (offline)
+        #[arg(long = "file", value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Remove one issuer, role or policy
+    Delete {
+        /// issuer, role or policy
+        kind: String,
+        /// Its name
+        name: String,
+    },
 }
 
 /// `vaultctl operator …`
@@ -270,7 +380,7 @@ mod tests {
             "http://x:1",
         ])
         .expect("parses");
-        assert_eq!(cli.global.format, Format::Json);
+        assert_eq!(cli.global.format, Some(FormatArg::Json));
         assert_eq!(cli.global.addr.as_deref(), Some("http://x:1"));
     }
 

@@ -18,8 +18,10 @@ pub mod client;
 pub mod cmd;
 pub mod config;
 pub mod error;
+pub mod exec;
 pub mod input;
 pub mod kv_path;
+pub mod mask;
 pub mod output;
 pub mod secret;
 
@@ -29,6 +31,7 @@ use crate::cli::{Cli, Command};
 use crate::client::{Client, ClientConfig};
 use crate::cmd::{Ctx, Outcome};
 use crate::error::{Doing, Error};
+use crate::output::{Format, FormatArg};
 
 /// Runs a parsed command line against the process's stdin, stdout, stderr and environment.
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
@@ -52,9 +55,20 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
     let mut stdin = stdin.lock();
     let mut stdout = io::stdout().lock();
     let mut stderr = io::stderr().lock();
+    let format = match (global.format, &command) {
+        (Some(FormatArg::Json), _) => Format::Json,
+        (Some(FormatArg::Table) | None, _) | (Some(_), Command::Env(_)) => Format::Table,
+        (Some(other), _) => {
+            return Err(Error::failed(
+                "reading --format",
+                format!("{other:?} is only for vaultctl env").to_lowercase(),
+                "use --format table or --format json",
+            ));
+        }
+    };
     let mut ctx = Ctx {
         client,
-        format: global.format,
+        format,
         out: &mut stdout,
         err: &mut stderr,
         stdin: &mut stdin,
@@ -65,6 +79,15 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Operator(command) => cmd::operator::run(&mut ctx, command),
         Command::Kv(command) => cmd::kv::run(&mut ctx, command),
         Command::Token(command) => cmd::token::run(&mut ctx, command),
+        Command::Exec(args) => exec::exec(&mut ctx, args),
+        Command::Env(args) => exec::env(&mut ctx, args, global.format),
+        Command::Mask(args) => exec::mask(&mut ctx, args),
+        Command::Policy(command) => cmd::policy::run(&mut ctx, command),
+        Command::DevToken {
+            claims,
+            audience,
+            ttl,
+        } => cmd::policy::dev_token(&mut ctx, claims, audience, ttl),
     }?;
     ctx.out.flush()?;
     Ok(outcome)

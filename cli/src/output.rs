@@ -15,6 +15,22 @@ pub enum Format {
     Json,
 }
 
+/// What `--format` accepts: `table` and `json` everywhere; `vaultctl env` also takes
+/// `dotenv`, `shell` and `github` (and defaults to `dotenv`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// Aligned `key  value` lines.
+    Table,
+    /// JSON.
+    Json,
+    /// `NAME="value"` lines (vaultctl env).
+    Dotenv,
+    /// `export NAME='value'` lines (vaultctl env).
+    Shell,
+    /// Append to $GITHUB_ENV after registering masks (vaultctl env).
+    Github,
+}
+
 /// Rows of `key  value`, printed with the values aligned.
 #[derive(Debug, Default)]
 pub struct Table {

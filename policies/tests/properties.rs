@@ -367,3 +367,29 @@ proptest! {
         prop_assert_eq!(result.is_ok(), values.contains(&wanted));
     }
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+    /// Arbitrary text into the document parser: a clear error or a document, never a panic.
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(text in ".{0,400}") {
+        if let Ok(document) = policies::parse_document(&text) {
+            let _ = document.validate();
+            let _ = policies::lint(&document);
+        }
+    }
+
+    /// TOML-shaped noise with the real table names.
+    #[test]
+    fn parser_never_panics_on_toml_shaped_noise(
+        table in "(issuers|roles|policies)\\.[a-z-]{1,8}",
+        key in "[a-z_]{1,12}",
+        value in "(\"[^\"\\\\]{0,20}\"|[0-9]{1,5}|true|\\[\\]|\\{\\})",
+    ) {
+        let text = format!("[{table}]\n{key} = {value}\n");
+        if let Ok(document) = policies::parse_document(&text) {
+            let _ = document.validate();
+        }
+    }
+}

@@ -228,6 +228,51 @@ impl Kv {
         Ok(response)
     }
 
+    /// Writes a new version of each `(path, data)` and makes them durable with one sync at
+    /// the end: for imports and bulk loads, where per-write durability is not needed.
+    pub async fn write_many(
+        &self,
+        items: Vec<(String, Map<String, Value>)>,
+    ) -> Result<(), KvError> {
+        {
+            let _guard = self.write_lock.lock().await;
+            let now = rfc3339_now();
+            for (path, data) in items {
+                validate_path(&path)?;
+                let mut meta: Metadata = self
+                    .store
+                    .get_json(Tree::Kv, &meta_key(&path))?
+                    .unwrap_or_else(|| Metadata {
+                        created_time: now.clone(),
+                        delete_version_after: "0s".into(),
+                        ..Default::default()
+                    });
+                let version = meta.current_version + 1;
+                meta.current_version = version;
+                meta.updated_time = now.clone();
+                meta.versions.insert(
+                    version,
+                    VersionMeta {
+                        created_time: now.clone(),
+                        ..Default::default()
+                    },
+                );
+                let bytes =
+                    serde_json::to_vec(&data).map_err(|e| KvError::Invalid(e.to_string()))?;
+                let mut writes = vec![(Tree::Kv, version_key(&path, version), Some(bytes))];
+                writes.extend(self.prune(&path, &mut meta));
+                writes.push((
+                    Tree::Kv,
+                    meta_key(&path),
+                    Some(serde_json::to_vec(&meta).unwrap_or_default()),
+                ));
+                self.store.write(writes)?;
+            }
+        }
+        self.store.sync().await?;
+        Ok(())
+    }
+
     /// Drops versions beyond max_versions, oldest first.
     fn prune(&self, path: &str, meta: &mut Metadata) -> Vec<PlainWrite> {
         let max = if meta.max_versions == 0 {

@@ -113,6 +113,23 @@ impl Server {
         server
     }
 
+    /// `vaultd dev` on a given data dir (kept afterwards), e.g. to restart over existing data.
+    pub fn dev_on(data_dir: &Path, env: &[(&str, &str)]) -> Server {
+        let log_dir = data_dir.with_extension("logs");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        Self::spawn(
+            Mode::Dev {
+                audit_log: Some(log_dir.join("audit.log")),
+                env: env
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            },
+            data_dir,
+            &log_dir,
+        )
+    }
+
     /// `vaultd server` with a generated config (plain HTTP on loopback), uninitialised.
     pub fn production() -> Server {
         let tmp = tempfile::tempdir().unwrap();
@@ -143,6 +160,9 @@ impl Server {
             .open(&stderr_log)
             .unwrap();
         let mut cmd = Command::new(binary("vaultd"));
+        // The most verbose level by default: tests then prove nothing secret is logged even
+        // at trace. A caller's own VAULTD_LOG (benchmarks) wins.
+        cmd.env("VAULTD_LOG", "trace");
         match &mode {
             Mode::Dev { audit_log, env } => {
                 cmd.args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -156,8 +176,7 @@ impl Server {
                 cmd.args(["server", "--config"]).arg(config);
             }
         }
-        cmd.env("VAULTD_LOG", "trace")
-            .stdin(Stdio::null())
+        cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
         let mut child = cmd.spawn().unwrap();

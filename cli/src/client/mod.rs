@@ -86,6 +86,37 @@ impl Client {
         })
     }
 
+    /// The same connection settings with another token (after a login).
+    pub fn with_token(&self, token: Secret) -> Client {
+        Client {
+            agent: self.agent.clone(),
+            addr: self.addr.clone(),
+            token: Some(token),
+        }
+    }
+
+    /// A copy with the same token.
+    pub fn with_token_kept(&self) -> Client {
+        Client {
+            agent: self.agent.clone(),
+            addr: self.addr.clone(),
+            token: self
+                .token
+                .as_ref()
+                .map(|t| Secret::new(t.expose().to_owned())),
+        }
+    }
+
+    /// The configured token, if any.
+    pub fn token(&self) -> Option<&Secret> {
+        self.token.as_ref()
+    }
+
+    /// Whether a token is configured.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// The base address requests go to.
     pub fn addr(&self) -> &str {
         &self.addr

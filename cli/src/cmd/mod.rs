@@ -3,6 +3,7 @@
 
 pub mod kv;
 pub mod operator;
+pub mod policy;
 pub mod status;
 pub mod token;
 
@@ -89,6 +90,8 @@ pub enum Outcome {
     Done,
     /// `vaultctl status` saw a sealed vaultd: exit 2.
     Sealed,
+    /// `vaultctl exec`: the child's exit code.
+    Exit(u8),
 }
 
 impl Outcome {
@@ -97,6 +100,7 @@ impl Outcome {
         match self {
             Outcome::Done => 0,
             Outcome::Sealed => 2,
+            Outcome::Exit(code) => code,
         }
     }
 }

@@ -245,3 +245,46 @@ mod tests {
         assert_eq!(parse_algorithm("RS256"), Some(Algorithm::RS256));
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn issuer() -> IssuerParams {
+        IssuerParams {
+            issuer: "https://issuer.example".into(),
+            algorithms: vec![Algorithm::RS256],
+            max_lifetime_secs: 3600,
+            // Never fetched: every input below fails before the key lookup, or finds no keys.
+            source: JwksSource::File("/nonexistent/jwks.json".into()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary strings at the JWT front door: an error, never a panic or a hang.
+        #[test]
+        fn arbitrary_tokens_are_refused(token in ".{0,300}", parts in prop::collection::vec("[A-Za-z0-9_=-]{0,80}", 0..5)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let jwks = JwksCache::new(false, std::time::Duration::from_secs(30), Default::default());
+            for candidate in [token, parts.join(".")] {
+                let result = runtime.block_on(verify(&candidate, &issuer(), &["aud".to_owned()], &jwks));
+                prop_assert!(result.is_err());
+            }
+        }
+
+        /// Headers that are valid base64url JSON but hostile.
+        #[test]
+        fn hostile_headers_are_refused(alg in "[A-Za-z0-9]{0,8}", kid in prop::option::of(".{0,40}"), crit in any::<bool>()) {
+            let mut header = serde_json::json!({"alg": alg});
+            if let Some(k) = kid { header["kid"] = Value::String(k); }
+            if crit { header["crit"] = serde_json::json!(["exp"]); }
+            let token = format!("{}.{}.{}", B64URL.encode(header.to_string()), B64URL.encode("{}"), B64URL.encode("sig"));
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let jwks = JwksCache::new(false, std::time::Duration::from_secs(30), Default::default());
+            prop_assert!(runtime.block_on(verify(&token, &issuer(), &["aud".to_owned()], &jwks)).is_err());
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! replace sled without touching handlers, crypto or policy code. [`sealed::SealedStore`]
 //! encrypts every record on its way into a backend.
 
+pub mod group_commit;
 pub mod sealed;
 pub mod sled_backend;
 

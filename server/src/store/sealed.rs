@@ -166,6 +166,7 @@ pub type PlainRecord = (Vec<u8>, Zeroizing<Vec<u8>>);
 pub struct SealedStore {
     backend: Arc<dyn Backend>,
     keys: Arc<RwLock<Option<Arc<Keyring>>>>,
+    commits: Arc<super::group_commit::GroupCommit>,
 }
 
 impl std::fmt::Debug for SealedStore {
@@ -186,6 +187,7 @@ impl SealedStore {
         Self {
             backend,
             keys: Arc::new(RwLock::new(None)),
+            commits: Arc::default(),
         }
     }
 
@@ -512,12 +514,10 @@ impl SealedStore {
         self.backend.apply(sealed)
     }
 
-    /// Makes every applied write durable.
+    /// Makes every write applied so far durable. Concurrent callers share syncs (group
+    /// commit), so one fsync acknowledges many writes.
     pub async fn sync(&self) -> Result<(), StoreError> {
-        let backend = self.backend.clone();
-        tokio::task::spawn_blocking(move || backend.sync())
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?
+        self.commits.sync(&self.backend).await
     }
 }
 

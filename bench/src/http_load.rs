@@ -1,0 +1,128 @@
+//! A small closed-loop HTTP/1.1 load generator on hyper: `clients` connections, each sending
+//! its next request as soon as the previous answer arrives, for a fixed duration. Requests come
+//! from a generator so each can be fresh (a new signed JWT per login).
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// One request to send.
+#[derive(Clone)]
+pub struct Request {
+    pub method: &'static str,
+    pub path: String,
+    pub token: Option<String>,
+    pub body: Option<Vec<u8>>,
+}
+
+pub struct LoadResult {
+    pub requests: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub latencies_us: Vec<u64>,
+}
+
+impl LoadResult {
+    pub fn rate(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let mut v = self.latencies_us.clone();
+        v.sort_unstable();
+        let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+        v[i] as f64 / 1000.0
+    }
+}
+
+/// Runs `clients` connections against `addr` (host:port) for `duration`, taking requests from
+/// `requests` in order: cycling through them when `cycle`, else stopping when they run out.
+pub fn run(
+    addr: &str,
+    clients: usize,
+    duration: Duration,
+    requests: Arc<Vec<Request>>,
+    cycle: bool,
+    expect_status: u16,
+) -> LoadResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = addr.trim_start_matches("http://").to_owned();
+    runtime.block_on(async move {
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let deadline = started + duration;
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (addr, requests, next) = (addr.clone(), requests.clone(), next.clone());
+            tasks.push(tokio::spawn(async move {
+                let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                let mut latencies = Vec::new();
+                let mut errors = 0u64;
+                while Instant::now() < deadline {
+                    let mut i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= requests.len() {
+                        if !cycle {
+                            break;
+                        }
+                        i %= requests.len();
+                    }
+                    let r = &requests[i];
+                    let mut builder = hyper::Request::builder()
+                        .method(r.method)
+                        .uri(&r.path)
+                        .header("host", "localhost");
+                    if let Some(t) = &r.token {
+                        builder = builder.header("x-vault-token", t);
+                    }
+                    let req = builder
+                        .body(Full::new(Bytes::from(r.body.clone().unwrap_or_default())))
+                        .unwrap();
+                    let sent = Instant::now();
+                    match sender.send_request(req).await {
+                        Ok(resp) => {
+                            let status = resp.status().as_u16();
+                            let _ = resp.into_body().collect().await;
+                            latencies.push(sent.elapsed().as_micros() as u64);
+                            if status != expect_status {
+                                errors += 1;
+                            }
+                        }
+                        Err(_) => {
+                            errors += 1;
+                            break;
+                        }
+                    }
+                }
+                (latencies, errors)
+            }));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let (l, e) = t.await.unwrap();
+            all.extend(l);
+            errors += e;
+        }
+        LoadResult {
+            requests: all.len() as u64,
+            errors,
+            seconds: started.elapsed().as_secs_f64().max(0.001),
+            latencies_us: all,
+        }
+    })
+}

@@ -1,0 +1,472 @@
+//! The scenarios of PRODUCT.md §8, each with its same-run baseline.
+
+use crate::Row;
+use crate::http_load::{self, Request};
+use e2e::Server;
+use e2e::issuer::{TestIssuer, unique_jti};
+use serde_json::json;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn today() -> String {
+    let out = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
+        .unwrap_or(0);
+    format!(
+        "machine: {cpu}, {cores} cores, {} GiB RAM (load generator on the same machine)",
+        mem / 1024 / 1024
+    )
+}
+
+fn env_quiet() -> [(&'static str, &'static str); 2] {
+    [
+        ("VAULTD_LOG", "warn"),
+        ("VAULTD_LOGIN_RATE_PER_SECOND", "0"),
+    ]
+}
+
+/// JWT login and KV read, each against the trivial health endpoint of the same server.
+pub fn http(quick: bool) -> Vec<Row> {
+    let secs = if quick { 3 } else { 8 };
+    let issuer = TestIssuer::start();
+    let server = Server::dev_with_env(&env_quiet());
+    let root = server.root().to_owned();
+    let doc = format!(
+        "[issuers.ci]\nissuer = \"{}\"\n[roles.bench]\nissuer = \"ci\"\naudiences = [\"bench\"]\nclaims = {{ repository_id = \"74\", ref = \"refs/heads/main\" }}\npolicies = [\"read\"]\n[policies.read]\nrules = [{{ path = \"secret/data/bench/*\", capabilities = [\"read\"] }}]\n",
+        issuer.url
+    );
+    assert_eq!(
+        server
+            .put(
+                "sys/vaultctl/policy",
+                Some(&root),
+                &json!({"documents": [doc]}).to_string()
+            )
+            .status,
+        200
+    );
+    server.put(
+        "secret/data/bench/app",
+        Some(&root),
+        r#"{"data":{"password":"bench-password-value","user":"svc"}}"#,
+    );
+    let token = server
+        .put(
+            "auth/token/create",
+            Some(&root),
+            r#"{"policies":["read"],"ttl":"1h"}"#,
+        )
+        .body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let health = Arc::new(vec![Request {
+        method: "GET",
+        path: "/v1/sys/health".into(),
+        token: None,
+        body: None,
+    }]);
+    let baseline = http_load::run(
+        &server.addr,
+        64,
+        Duration::from_secs(secs),
+        health,
+        true,
+        200,
+    );
+
+    let reads = Arc::new(vec![Request {
+        method: "GET",
+        path: "/v1/secret/data/bench/app".into(),
+        token: Some(token),
+        body: None,
+    }]);
+    let kv = http_load::run(
+        &server.addr,
+        64,
+        Duration::from_secs(secs),
+        reads,
+        true,
+        200,
+    );
+
+    // Fresh signed JWTs (unique jti each), signed before the clock starts.
+    let count = if quick { 6_000 } else { 40_000 };
+    eprintln!("signing {count} RS256 JWTs for the login benchmark…");
+    let issuer = Arc::new(issuer);
+    let per = count / 2;
+    let signers: Vec<_> = (0..2)
+        .map(|_| {
+            let issuer = issuer.clone();
+            std::thread::spawn(move || {
+                (0..per)
+                    .map(|_| {
+                        let mut claims = issuer.github_claims("bench", "acme/api", "74");
+                        claims["jti"] = json!(unique_jti());
+                        let jwt = issuer.sign("rsa1", &claims);
+                        Request {
+                            method: "POST",
+                            path: "/v1/auth/jwt/login".into(),
+                            token: None,
+                            body: Some(
+                                json!({"role": "bench", "jwt": jwt})
+                                    .to_string()
+                                    .into_bytes(),
+                            ),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let logins: Vec<Request> = signers
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect();
+    let login = http_load::run(
+        &server.addr,
+        64,
+        Duration::from_secs(secs),
+        Arc::new(logins),
+        false,
+        200,
+    );
+
+    let base_rate = baseline.rate();
+    let rows = vec![
+        Row {
+            scenario: "JWT login (RS256, policy, durable token, audit), 64 clients".into(),
+            figure: format!(
+                "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                login.rate(),
+                login.percentile_ms(0.5),
+                login.percentile_ms(0.99),
+                login.errors
+            ),
+            baseline: format!("health {:.0}/s", base_rate),
+            ratio: format!("{:.2}x", login.rate() / base_rate),
+            target: "≥ 8,000/s, p99 ≤ 10 ms".into(),
+            met: Some(
+                login.rate() >= 8000.0 && login.percentile_ms(0.99) <= 10.0 && login.errors == 0,
+            ),
+            json: json!({"rate": login.rate(), "p50_ms": login.percentile_ms(0.5), "p99_ms": login.percentile_ms(0.99), "errors": login.errors, "requests": login.requests, "baseline_rate": base_rate}),
+        },
+        Row {
+            scenario: "KV v2 read with a token (ACL, decrypt, audit), 64 clients".into(),
+            figure: format!(
+                "{:.0}/s, p99 {:.2} ms, {} errors",
+                kv.rate(),
+                kv.percentile_ms(0.99),
+                kv.errors
+            ),
+            baseline: format!("health {:.0}/s", base_rate),
+            ratio: format!("{:.2}x", kv.rate() / base_rate),
+            target: "≥ 30,000/s and ≥ 0.6x".into(),
+            met: Some(kv.rate() >= 30_000.0 && kv.rate() / base_rate >= 0.6 && kv.errors == 0),
+            json: json!({"rate": kv.rate(), "p99_ms": kv.percentile_ms(0.99), "errors": kv.errors, "baseline_rate": base_rate, "baseline_p99_ms": baseline.percentile_ms(0.99)}),
+        },
+    ];
+    drop(server);
+    rows
+}
+
+fn random_secrets(n: usize, seed: u64) -> Vec<Vec<u8>> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            (0..24)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
+                        [(state >> 58) as usize]
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn log_text(total: usize, secrets: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(total + 1024);
+    let mut i = 0usize;
+    while out.len() < total {
+        writeln!(out, "2026-11-28T03:00:{:02}Z INFO deploy step {i}: uploading artifact layer sha256:{:016x} to registry ({} KiB done)", i % 60, i * 7919, i % 1000).unwrap();
+        if i.is_multiple_of(5000) {
+            out.extend_from_slice(b"export TOKEN=");
+            out.extend_from_slice(&secrets[i % secrets.len()]);
+            out.push(b'\n');
+        }
+        i += 1;
+    }
+    out.truncate(total);
+    out
+}
+
+/// Streams `data` (repeated to `total` bytes) through an OS pipe, masking on the reading side
+/// when `masks` is given. Returns MB/s.
+fn pipe_throughput(
+    data: Arc<Vec<u8>>,
+    total: usize,
+    masks: Option<Arc<vaultctl::mask::MaskSet>>,
+) -> f64 {
+    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    let started = Instant::now();
+    let producer = std::thread::spawn(move || {
+        let mut sent = 0;
+        while sent < total {
+            let n = (total - sent).min(data.len());
+            writer.write_all(&data[..n]).unwrap();
+            sent += n;
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut sink = std::io::sink();
+    let mut masker = masks.map(vaultctl::mask::StreamMasker::new);
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        match masker.as_mut() {
+            Some(m) => m.write(&buf[..n], &mut sink).unwrap(),
+            None => sink.write_all(&buf[..n]).unwrap(),
+        }
+    }
+    if let Some(m) = masker {
+        m.finish(&mut sink).unwrap();
+    }
+    producer.join().unwrap();
+    total as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
+pub fn masking(quick: bool) -> Vec<Row> {
+    let total = if quick { 256 << 20 } else { 1 << 30 };
+    let mut rows = Vec::new();
+    for (n, target) in [(100usize, 1000.0), (1000, 300.0)] {
+        let secrets = random_secrets(n, n as u64);
+        let data = Arc::new(log_text(64 << 20, &secrets));
+        let set = Arc::new(vaultctl::mask::MaskSet::new(secrets.iter()));
+        let patterns = set.len();
+        let base = pipe_throughput(data.clone(), total, None);
+        let masked = pipe_throughput(data, total, Some(set));
+        rows.push(Row {
+            scenario: format!("Masking, {n} secrets ({patterns} patterns), {} MiB via a pipe", total >> 20),
+            figure: format!("{masked:.0} MB/s"),
+            baseline: format!("plain pipe copy {base:.0} MB/s"),
+            ratio: format!("{:.2}x", masked / base),
+            target: format!("≥ {target:.0} MB/s"),
+            met: Some(masked >= target),
+            json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "baseline_mb_per_s": base, "bytes": total}),
+        });
+    }
+    rows
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+pub fn exec_overhead(quick: bool) -> Row {
+    let runs = if quick { 15 } else { 41 };
+    let server = Server::dev_with_env(&env_quiet());
+    let root = server.root().to_owned();
+    server.put(
+        "secret/data/dev/app",
+        Some(&root),
+        r#"{"data":{"API_KEY":"bench-api-key-value"}}"#,
+    );
+    let direct: Vec<f64> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            std::process::Command::new("true").status().unwrap();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let vaultctl = e2e::binary("vaultctl");
+    let exec: Vec<f64> = (0..runs)
+        .map(|_| {
+            let jwt = server.put("sys/dev/oidc/token", Some(&root), "{}").body["data"]["jwt"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let t = Instant::now();
+            let out = std::process::Command::new(&vaultctl)
+                .args(["exec", "--role", "dev", "--secret", "dev/app", "--", "true"])
+                .env_remove("VAULTCTL_TOKEN")
+                .env_remove("VAULT_TOKEN")
+                .env("VAULTCTL_ADDR", &server.addr)
+                .env("VAULTCTL_JWT", &jwt)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    let (d, e) = (median(direct), median(exec));
+    Row {
+        scenario: "vaultctl exec (OIDC login + read + spawn + revoke)".into(),
+        figure: format!("median {e:.2} ms"),
+        baseline: format!("`true` directly {d:.2} ms"),
+        ratio: format!("+{:.2} ms", e - d),
+        target: "≤ 15 ms overhead".into(),
+        met: Some(e - d <= 15.0),
+        json: json!({"median_ms": e, "direct_median_ms": d, "overhead_ms": e - d, "runs": runs}),
+    }
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    e2e::all_file_bytes(path)
+        .iter()
+        .map(|(_, b)| b.len() as u64)
+        .sum()
+}
+
+pub fn store_scale(quick: bool) -> Row {
+    let (paths, versions) = if quick {
+        (10_000usize, 10usize)
+    } else {
+        (100_000, 10)
+    };
+    let total = paths * versions;
+    let tmp = std::env::temp_dir().join(format!("vaultd-bench-scale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    // Create with vaultd dev (so it can unseal itself again), then bulk-load in-process.
+    let mut server = spawn_dev_on(&tmp);
+    let root = server.root().to_owned();
+    server.put(
+        "secret/data/scale/probe",
+        Some(&root),
+        r#"{"data":{"v":"x"}}"#,
+    );
+    let small = read_rate(&server, &root, &["scale/probe".to_owned()]);
+    server.terminate();
+    drop(server);
+    eprintln!("loading {total} secret versions…");
+    let load_started = Instant::now();
+    {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            let app = vaultd::open_app(&tmp, None, vaultd::state::Limits::default(), true).unwrap();
+            let key = std::fs::read_to_string(tmp.join("dev-unseal-key")).unwrap();
+            let key = vaultd::http::sys::parse_unseal_key(&key).unwrap();
+            app.store
+                .unseal(vaultd::store::sealed::UnsealCredential::Key(key))
+                .unwrap();
+            for v in 0..versions {
+                for chunk in (0..paths).collect::<Vec<_>>().chunks(5000) {
+                    let items = chunk
+                        .iter()
+                        .map(|p| {
+                            let mut m = serde_json::Map::new();
+                            m.insert(
+                                "value".into(),
+                                json!(format!("secret-{p}-{v}-padding-padding-padding")),
+                            );
+                            (format!("scale/app-{p:06}"), m)
+                        })
+                        .collect();
+                    app.kv.write_many(items).await.unwrap();
+                }
+            }
+        });
+    }
+    let load_secs = load_started.elapsed().as_secs_f64();
+    let disk = dir_size(&tmp);
+    let open_started = Instant::now();
+    let server = spawn_dev_on(&tmp);
+    let open_ms = open_started.elapsed().as_secs_f64() * 1000.0;
+    let sample: Vec<String> = (0..200)
+        .map(|i| format!("scale/app-{:06}", (i * 7919) % paths))
+        .collect();
+    let large = read_rate(&server, &root, &sample);
+    let rss = std::fs::read_to_string(format!("/proc/{}/status", server.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmRSS:").map(|v| {
+                    v.split_whitespace()
+                        .next()
+                        .unwrap_or("0")
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                })
+            })
+        })
+        .unwrap_or(0);
+    drop(server);
+    let _ = std::fs::remove_dir_all(&tmp);
+    Row {
+        scenario: format!("Store scale: {total} secret versions ({paths} paths)"),
+        figure: format!(
+            "reads {large:.0}/s; open {open_ms:.0} ms; disk {} MiB; RSS {} MiB; load {load_secs:.0} s",
+            disk >> 20,
+            rss / 1024
+        ),
+        baseline: format!("small store reads {small:.0}/s"),
+        ratio: format!("{:.2}x", large / small),
+        target: "reads within 2x of small store".into(),
+        met: Some(large * 2.0 >= small),
+        json: json!({"versions": total, "read_rate": large, "small_read_rate": small, "open_ms": open_ms, "disk_bytes": disk, "rss_kib": rss, "load_seconds": load_secs}),
+    }
+}
+
+fn spawn_dev_on(dir: &std::path::Path) -> Server {
+    Server::dev_on(dir, &env_quiet())
+}
+
+fn read_rate(server: &Server, token: &str, paths: &[String]) -> f64 {
+    let requests: Vec<Request> = paths
+        .iter()
+        .map(|p| Request {
+            method: "GET",
+            path: format!("/v1/secret/data/{p}"),
+            token: Some(token.to_owned()),
+            body: None,
+        })
+        .collect();
+    http_load::run(
+        &server.addr,
+        32,
+        Duration::from_secs(3),
+        Arc::new(requests),
+        true,
+        200,
+    )
+    .rate()
+}

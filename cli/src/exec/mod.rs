@@ -1,0 +1,296 @@
+//! `vaultctl exec`, `env` and `mask`: the pipeline side. [`credential`] gets a token,
+//! [`secrets`] resolves what to inject, [`run`] runs the child behind the masker
+//! ([`crate::mask`]).
+
+pub mod credential;
+pub mod run;
+pub mod secrets;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use crate::cli::{ExecArgs, SecretArgs};
+use crate::cmd::{Ctx, Outcome};
+use crate::config::process_env;
+use crate::error::Error;
+use crate::mask::{MaskSet, StreamMasker};
+use crate::output::FormatArg;
+use crate::secret::Secret;
+use credential::{Credential, LoginOptions};
+use secrets::Injected;
+
+/// Token, secrets and everything that must be masked, fetched before anything runs.
+struct Fetched {
+    credential: Credential,
+    injected: Vec<Injected>,
+}
+
+fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
+    let mappings = match &args.env_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::failed(
+                    format!("reading {}", path.display()),
+                    e.to_string(),
+                    "check the --env-file path",
+                )
+            })?;
+            secrets::parse_env_file(&text, &path.display().to_string())?
+        }
+        None => Vec::new(),
+    };
+    if args.secrets.is_empty() && mappings.is_empty() {
+        return Err(Error::failed(
+            "choosing secrets",
+            "no --secret and no --env-file given",
+            "add --secret secret/prod/api or --env-file FILE",
+        ));
+    }
+    let options = LoginOptions {
+        role: args.role.clone(),
+        audience: args.audience.clone(),
+        jwt_env: args.jwt_env.clone(),
+    };
+    let credential = credential::obtain(&ctx.client, process_env, &options)?;
+    if let Some(summary) = &credential.login_summary {
+        writeln!(ctx.err, "vaultctl: {summary}")?;
+    }
+    let only = (!args.only.is_empty()).then_some(args.only.as_slice());
+    match secrets::resolve(&credential.client, &args.secrets, &mappings, only) {
+        Ok(injected) => Ok(Fetched {
+            credential,
+            injected,
+        }),
+        Err(e) => {
+            let _ = credential::revoke(&credential);
+            Err(e)
+        }
+    }
+}
+
+/// Builds the mask set: every secret value, the token and the JWT. Warns (by name) about
+/// values too short to mask.
+fn masks(ctx: &mut Ctx<'_>, fetched: &Fetched) -> Result<Arc<MaskSet>, Error> {
+    let values: Vec<&[u8]> = fetched
+        .injected
+        .iter()
+        .map(|i| i.value.expose().as_bytes())
+        .chain(
+            fetched
+                .credential
+                .sensitive
+                .iter()
+                .map(|s| s.expose().as_bytes()),
+        )
+        .collect();
+    let set = MaskSet::new(values);
+    let short: Vec<&str> = set
+        .too_short()
+        .iter()
+        .filter_map(|&i| fetched.injected.get(i).map(|inj| inj.name.as_str()))
+        .collect();
+    if !short.is_empty() {
+        writeln!(
+            ctx.err,
+            "vaultctl: warning: too short to mask (under 4 bytes), injected unmasked: {}",
+            short.join(", ")
+        )?;
+    }
+    Ok(Arc::new(set))
+}
+
+/// `vaultctl exec`.
+pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
+    if args.command.is_empty() {
+        return Err(Error::failed(
+            "starting the command",
+            "no command given",
+            "put the command after --, e.g. vaultctl exec --secret secret/app -- ./deploy.sh",
+        ));
+    }
+    let fetched = fetch(ctx, &args.secrets)?;
+    let masks = masks(ctx, &fetched)?;
+    ctx.out.flush()?;
+    ctx.err.flush()?;
+    let mut remove: Vec<String> = credential::CREDENTIAL_VARS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    if let Some(name) = &args.secrets.jwt_env {
+        remove.push(name.clone());
+    }
+    let add: Vec<(String, Secret)> = fetched
+        .injected
+        .iter()
+        .map(|i| (i.name.clone(), Secret::new(i.value.expose().to_owned())))
+        .collect();
+    let result = run::run(run::ChildSpec {
+        command: args.command,
+        add,
+        remove,
+        masks: (!args.no_mask).then_some(masks),
+    });
+    if let Err(e) = credential::revoke(&fetched.credential) {
+        let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
+    }
+    result.map(Outcome::Exit)
+}
+
+fn dotenv_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '$' => out.push_str("\\$"),
+            '`' => out.push_str("\\`"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// `vaultctl env`.
+pub fn env(
+    ctx: &mut Ctx<'_>,
+    args: SecretArgs,
+    format: Option<FormatArg>,
+) -> Result<Outcome, Error> {
+    let fetched = fetch(ctx, &args)?;
+    let result = print_env(ctx, &fetched.injected, format.unwrap_or(FormatArg::Dotenv));
+    if let Err(e) = credential::revoke(&fetched.credential) {
+        let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
+    }
+    result.map(|()| Outcome::Done)
+}
+
+fn print_env(ctx: &mut Ctx<'_>, injected: &[Injected], format: FormatArg) -> Result<(), Error> {
+    match format {
+        FormatArg::Dotenv | FormatArg::Table => {
+            for i in injected {
+                writeln!(ctx.out, "{}={}", i.name, dotenv_quote(i.value.expose()))?;
+            }
+        }
+        FormatArg::Shell => {
+            for i in injected {
+                writeln!(
+                    ctx.out,
+                    "export {}={}",
+                    i.name,
+                    shell_quote(i.value.expose())
+                )?;
+            }
+        }
+        FormatArg::Json => {
+            let map: serde_json::Map<String, serde_json::Value> = injected
+                .iter()
+                .map(|i| {
+                    (
+                        i.name.clone(),
+                        serde_json::Value::String(i.value.expose().to_owned()),
+                    )
+                })
+                .collect();
+            crate::output::write_json(ctx.out, &serde_json::Value::Object(map))?;
+        }
+        FormatArg::Github => write_github_env(ctx, injected)?,
+    }
+    Ok(())
+}
+
+/// Registers every value (and each line of multi-line values) as a mask, then appends the
+/// variables to `$GITHUB_ENV` with a random heredoc delimiter that no value contains.
+fn write_github_env(ctx: &mut Ctx<'_>, injected: &[Injected]) -> Result<(), Error> {
+    let path = process_env("GITHUB_ENV").ok_or_else(|| {
+        Error::failed(
+            "writing $GITHUB_ENV",
+            "GITHUB_ENV is not set",
+            "use --format github only inside a GitHub Actions job",
+        )
+    })?;
+    for i in injected {
+        for line in std::iter::once(i.value.expose()).chain(i.value.expose().lines()) {
+            let line = line.trim_end_matches('\r');
+            if !line.trim().is_empty() {
+                writeln!(ctx.out, "::add-mask::{line}")?;
+            }
+        }
+    }
+    ctx.out.flush()?;
+    let mut text = String::new();
+    for i in injected {
+        let delimiter = loop {
+            let mut bytes = [0u8; 16];
+            getrandom_fill(&mut bytes)?;
+            let d: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let d = format!("ghadelimiter_{d}");
+            if !i.value.expose().contains(&d) {
+                break d;
+            }
+        };
+        text.push_str(&format!(
+            "{}<<{delimiter}\n{}\n{delimiter}\n",
+            i.name,
+            i.value.expose()
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .map_err(|e| {
+            Error::failed(
+                "writing $GITHUB_ENV",
+                e.to_string(),
+                "check the job's GITHUB_ENV",
+            )
+        })?;
+    file.write_all(text.as_bytes())?;
+    zeroize::Zeroize::zeroize(&mut text);
+    Ok(())
+}
+
+fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
+    getrandom::fill(bytes)
+        .map_err(|e| Error::failed("making a heredoc delimiter", e.to_string(), "retry"))
+}
+
+/// `vaultctl mask`: stdin → stdout with the chosen secrets masked.
+pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
+    let fetched = fetch(ctx, &args)?;
+    let masks = masks(ctx, &fetched)?;
+    let _ = credential::revoke(&fetched.credential);
+    drop(fetched);
+    let mut masker = StreamMasker::new(masks);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match ctx.stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        };
+        masker.write(&buf[..n], &mut ctx.out)?;
+        ctx.out.flush()?;
+    }
+    masker.finish(&mut ctx.out)?;
+    Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(dotenv_quote("a\"b$c\nd"), "\"a\\\"b\\$c\\nd\"");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+}

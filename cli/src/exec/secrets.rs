@@ -1,0 +1,261 @@
+//! Choosing the secrets `exec` and `env` inject: every key of each `--secret PATH`, plus the
+//! `NAME=secret/path#key` lines of `--env-file`, narrowed by `--only`. Everything is resolved
+//! and checked (names, duplicates, missing secrets and keys, denied paths) before anything runs.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::client::{Auth, Client, ClientError};
+use crate::error::Error;
+use crate::kv_path;
+use crate::secret::Secret;
+
+/// One variable to inject.
+pub struct Injected {
+    pub name: String,
+    pub value: Secret,
+}
+
+/// One `NAME=path#key` mapping from an env file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub name: String,
+    pub path: String,
+    pub key: String,
+}
+
+/// Whether `name` is a portable environment variable name.
+pub fn valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+/// Parses an env file: `NAME=secret/path#key` per line; blank lines and `#` comments allowed.
+/// Errors name the line number, never its content (it might hold a pasted secret).
+pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<Mapping>, Error> {
+    let mut out = Vec::new();
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |why: &str| {
+            Error::failed(
+                format!("reading {file} line {}", index + 1),
+                why,
+                "write lines as NAME=secret/path#key",
+            )
+        };
+        let line = line.strip_prefix("export ").unwrap_or(line).trim();
+        let (name, reference) = line.split_once('=').ok_or_else(|| bad("no '='"))?;
+        let name = name.trim();
+        if !valid_env_name(name) {
+            return Err(bad("the name is not a valid environment variable name"));
+        }
+        let (path, key) = reference
+            .trim()
+            .rsplit_once('#')
+            .ok_or_else(|| bad("the reference has no '#key'"))?;
+        if key.is_empty() {
+            return Err(bad("the key after '#' is empty"));
+        }
+        let path = kv_path::normalize(path).map_err(|why| bad(&why))?;
+        out.push(Mapping {
+            name: name.to_owned(),
+            path,
+            key: key.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Reads one secret's data, naming the path in every error.
+fn read(client: &Client, path: &str) -> Result<serde_json::Map<String, Value>, Error> {
+    let action = format!("reading secret/{path}");
+    match client.get(&kv_path::api_path("data", path), Auth::Required) {
+        Ok(Some(body)) => match body.pointer("/data/data") {
+            Some(Value::Object(map)) => Ok(map.clone()),
+            _ => Err(Error::failed(
+                action,
+                "the answer holds no data",
+                "check the path",
+            )),
+        },
+        Ok(None) => Err(Error::failed(action, "empty answer", "check VAULTCTL_ADDR")),
+        Err(ClientError::NotFound { .. }) => Err(Error::failed(
+            action,
+            "no such secret (or its latest version is deleted)",
+            format!("check the path, or store it with vaultctl kv put secret/{path} …"),
+        )),
+        Err(ClientError::PermissionDenied) => Err(Error::failed(
+            action,
+            "permission denied",
+            "the role's policies do not grant read on this path: check with vaultctl policy test",
+        )),
+        Err(source) => Err(Error::Request { action, source }),
+    }
+}
+
+/// Resolves `--secret` paths and env-file mappings into variables, checking everything.
+pub fn resolve(
+    client: &Client,
+    secret_paths: &[String],
+    mappings: &[Mapping],
+    only: Option<&[String]>,
+) -> Result<Vec<Injected>, Error> {
+    let mut out: Vec<Injected> = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut cache: BTreeMap<String, serde_json::Map<String, Value>> = BTreeMap::new();
+    let mut add =
+        |name: String, value: Secret, origin: &str, out: &mut Vec<Injected>| -> Result<(), Error> {
+            if !valid_env_name(&name) {
+                return Err(Error::failed(
+                    format!("injecting {origin}"),
+                    format!("key {name:?} is not a valid environment variable name"),
+                    "rename the key, or map it with --env-file NAME=path#key",
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(Error::failed(
+                    format!("injecting {origin}"),
+                    format!("{name} is given twice"),
+                    "remove the duplicate, or narrow with --only",
+                ));
+            }
+            out.push(Injected { name, value });
+            Ok(())
+        };
+    let wanted = |name: &str| only.is_none_or(|o| o.iter().any(|n| n == name));
+    for raw in secret_paths {
+        let path = kv_path::normalize(raw).map_err(|why| {
+            Error::failed(
+                format!("using --secret {raw}"),
+                why,
+                "give a path like secret/prod/api",
+            )
+        })?;
+        if !cache.contains_key(&path) {
+            cache.insert(path.clone(), read(client, &path)?);
+        }
+        for (key, value) in &cache[&path] {
+            if wanted(key) {
+                add(
+                    key.clone(),
+                    Secret::new(value_text(value)),
+                    &format!("secret/{path}"),
+                    &mut out,
+                )?;
+            }
+        }
+    }
+    for mapping in mappings {
+        if !cache.contains_key(&mapping.path) {
+            cache.insert(mapping.path.clone(), read(client, &mapping.path)?);
+        }
+        let value = cache[&mapping.path].get(&mapping.key).ok_or_else(|| {
+            Error::failed(
+                format!("injecting {}", mapping.name),
+                format!("secret/{} has no key {:?}", mapping.path, mapping.key),
+                format!("check the key with vaultctl kv get secret/{}", mapping.path),
+            )
+        })?;
+        if wanted(&mapping.name) {
+            add(
+                mapping.name.clone(),
+                Secret::new(value_text(value)),
+                &format!("secret/{}", mapping.path),
+                &mut out,
+            )?;
+        }
+    }
+    if let Some(only) = only
+        && let Some(missing) = only.iter().find(|n| !seen.contains(*n))
+    {
+        return Err(Error::failed(
+            "applying --only",
+            format!("{missing} is not among the chosen secrets"),
+            "check the names given to --only",
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names() {
+        for ok in ["A", "_x", "DB_URL", "a1"] {
+            assert!(valid_env_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "A-B", "A B", "é", "A=B"] {
+            assert!(!valid_env_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn env_file_lines() {
+        let parsed = parse_env_file(
+            "# comment\n\nDB_URL=secret/prod/api#database_url\nexport K = prod/x#k\n",
+            "f",
+        )
+        .expect("valid");
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(
+            parsed[0],
+            Mapping {
+                name: "DB_URL".into(),
+                path: "prod/api".into(),
+                key: "database_url".into()
+            }
+        );
+        assert_eq!(parsed[1].path, "prod/x");
+        for bad in [
+            "NOEQUALS",
+            "1X=a#b",
+            "X=path-without-key",
+            "X=a#",
+            "X=../a#b",
+        ] {
+            let err = parse_env_file(bad, "f").expect_err(bad).to_string();
+            assert!(err.contains("line 1"), "{err}");
+            assert!(!err.contains(bad), "line content echoed: {err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary env files: parsed or refused with a line number, never a panic, and an
+        /// error never repeats the file's content.
+        #[test]
+        fn env_files_never_panic(lines in prop::collection::vec(".{0,60}", 0..8)) {
+            let text = lines.join("\n");
+            match parse_env_file(&text, "f") {
+                Ok(mappings) => {
+                    for m in mappings {
+                        prop_assert!(valid_env_name(&m.name));
+                        prop_assert!(!m.key.is_empty());
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("line ")),
+            }
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! Property tests: random secrets, embedded raw or encoded (by independent encoders) in random
+//! bytes, streamed in random pieces, against a brute-force reference.
+#![allow(clippy::unwrap_used)]
+
+use std::ops::Range;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use proptest::prelude::*;
+
+use super::*;
+
+/// Bytes secrets are made of: letters and digits, and the characters encoders care about.
+/// No `*`: a secret containing `***` could be spelled again by the mask itself.
+fn secret_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![
+        6 => prop::sample::select(&b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"[..]),
+        3 => prop::sample::select(&b" \"\\'$`/+=%&<>~!?#\n\r\t-_.:;@"[..]),
+        1 => any::<u8>().prop_filter("no *", |&byte| byte != b'*'),
+    ]
+}
+
+fn secret() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(secret_byte(), 1..=40)
+}
+
+/// Surrounding output: mostly printable, some binary.
+fn filler() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(
+        prop_oneof![
+            4 => b' '..=b'~',
+            1 => any::<u8>(),
+        ],
+        0..40,
+    )
+}
+
+#[derive(Debug, Clone)]
+enum Encoding {
+    Raw,
+    /// One line of a multi-line value.
+    Line(usize),
+    Base64 {
+        url_safe: bool,
+        padded: bool,
+        prefix: Vec<u8>,
+        suffix: Vec<u8>,
+    },
+    Json,
+    Url {
+        space_plus: bool,
+    },
+    ShellSingle,
+    ShellDouble,
+}
+
+fn encoding() -> impl Strategy<Value = Encoding> {
+    let bytes = |max| prop::collection::vec(any::<u8>(), 0..=max);
+    prop_oneof![
+        Just(Encoding::Raw),
+        (0..4usize).prop_map(Encoding::Line),
+        (any::<bool>(), any::<bool>(), bytes(5), bytes(3)).prop_map(
+            |(url_safe, padded, prefix, suffix)| Encoding::Base64 {
+                url_safe,
+                padded,
+                prefix,
+                suffix,
+            }
+        ),
+        Just(Encoding::Json),
+        any::<bool>().prop_map(|space_plus| Encoding::Url { space_plus }),
+        Just(Encoding::ShellSingle),
+        Just(Encoding::ShellDouble),
+    ]
+}
+
+/// `secret` encoded as `encoding`, and the part of it that must never survive masking (empty
+/// when nothing is required, e.g. for values under 4 bytes).
+fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
+    let masked = |text: Vec<u8>, needle: Vec<u8>| {
+        if secret.len() >= MIN_LEN && needle.len() >= MIN_LEN {
+            (text, needle)
+        } else {
+            (text, Vec::new())
+        }
+    };
+    match encoding {
+        Encoding::Raw => masked(secret.to_vec(), secret.to_vec()),
+        Encoding::Line(index) => {
+            let lines: Vec<&[u8]> = secret.split(|&byte| byte == b'\n').collect();
+            if lines.len() == 1 {
+                return masked(secret.to_vec(), secret.to_vec());
+            }
+            let line = lines[index % lines.len()];
+            let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
+            masked(line.clone(), line)
+        }
+        Encoding::Base64 {
+            url_safe,
+            padded,
+            prefix,
+            suffix,
+        } => {
+            let engine = match (url_safe, padded) {
+                (false, true) => STANDARD,
+                (false, false) => STANDARD_NO_PAD,
+                (true, true) => URL_SAFE,
+                (true, false) => URL_SAFE_NO_PAD,
+            };
+            let encode = |fill: Option<u8>| {
+                let mut data = prefix.clone();
+                if let Some(fill) = fill {
+                    data.fill(fill);
+                }
+                data.extend_from_slice(secret);
+                let mut tail = suffix.clone();
+                if let Some(fill) = fill {
+                    tail.fill(fill);
+                }
+                data.extend_from_slice(&tail);
+                engine.encode(&data).into_bytes()
+            };
+            // The characters that depend on the secret alone are those that do not change
+            // when every prefix and suffix bit is flipped.
+            let (actual, zeros, ones) = (encode(None), encode(Some(0x00)), encode(Some(0xff)));
+            let run = longest_run(&zeros, &ones);
+            let needle = actual[run].to_vec();
+            masked(actual, needle)
+        }
+        Encoding::Json => match std::str::from_utf8(secret) {
+            Ok(text) => {
+                let quoted = serde_json::to_string(text).unwrap().into_bytes();
+                let inner = quoted[1..quoted.len() - 1].to_vec();
+                masked(quoted, inner)
+            }
+            Err(_) => masked(secret.to_vec(), secret.to_vec()),
+        },
+        Encoding::Url { space_plus } => {
+            let mut out = Vec::new();
+            for &byte in secret {
+                match byte {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        out.push(byte)
+                    }
+                    b' ' if *space_plus => out.push(b'+'),
+                    _ => out.extend_from_slice(format!("%{byte:02X}").as_bytes()),
+                }
+            }
+            masked(out.clone(), out)
+        }
+        Encoding::ShellSingle => {
+            let mut inner = Vec::new();
+            for &byte in secret {
+                if byte == b'\'' {
+                    inner.extend_from_slice(b"'\\''");
+                } else {
+                    inner.push(byte);
+                }
+            }
+            let quoted = [&b"'"[..], &inner, b"'"].concat();
+            masked(quoted, inner)
+        }
+        Encoding::ShellDouble => {
+            let mut inner = Vec::new();
+            for &byte in secret {
+                if matches!(byte, b'\\' | b'"' | b'$' | b'`') {
+                    inner.push(b'\\');
+                }
+                inner.push(byte);
+            }
+            let quoted = [&b"\""[..], &inner, b"\""].concat();
+            masked(quoted, inner)
+        }
+    }
+}
+
+fn longest_run(a: &[u8], b: &[u8]) -> Range<usize> {
+    let mut best = 0..0;
+    let mut start = 0;
+    for index in 0..=a.len() {
+        if index == a.len() || a[index] != b[index] {
+            if index - start > best.len() {
+                best = start..index;
+            }
+            start = index + 1;
+        }
+    }
+    best
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    secrets: Vec<Vec<u8>>,
+    data: Vec<u8>,
+    /// Byte strings that must not appear in the output.
+    needles: Vec<Vec<u8>>,
+    /// Write sizes, used in turn until the data runs out.
+    pieces: Vec<usize>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        prop::collection::vec(secret(), 1..=3),
+        prop::collection::vec((filler(), any::<prop::sample::Index>(), encoding()), 0..6),
+        filler(),
+        prop::collection::vec(1..48usize, 1..12),
+    )
+        .prop_map(|(secrets, embedded, last, pieces)| {
+            let mut data = Vec::new();
+            let mut needles = Vec::new();
+            for (filler, which, encoding) in embedded {
+                data.extend_from_slice(&filler);
+                let (text, needle) = embed(which.get::<Vec<u8>>(&secrets), &encoding);
+                data.extend_from_slice(&text);
+                if !needle.is_empty() {
+                    needles.push(needle);
+                }
+            }
+            data.extend_from_slice(&last);
+            for secret in &secrets {
+                if secret.len() >= MIN_LEN {
+                    needles.push(secret.clone());
+                }
+            }
+            Case {
+                secrets,
+                data,
+                needles,
+                pieces,
+            }
+        })
+}
+
+/// Every occurrence of every pattern, found one position at a time, merged when overlapping
+/// or touching.
+fn reference_runs(patterns: &[Vec<u8>], data: &[u8]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for start in 0..data.len() {
+        for pattern in patterns {
+            if data[start..].starts_with(pattern) {
+                let end = start + pattern.len();
+                match runs.last_mut() {
+                    Some(last) if start <= last.end => last.end = last.end.max(end),
+                    _ => runs.push(start..end),
+                }
+            }
+        }
+    }
+    runs
+}
+
+/// The output for `data[..upto]` when the whole data has the given runs: runs starting
+/// before `upto` count whole.
+fn reference_output(runs: &[Range<usize>], data: &[u8], upto: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for run in runs.iter().filter(|run| run.start < upto) {
+        out.extend_from_slice(&data[at..run.start]);
+        out.extend_from_slice(REDACTED);
+        at = run.end;
+    }
+    if at < upto {
+        out.extend_from_slice(&data[at..upto]);
+    }
+    out
+}
+
+/// Where the longest suffix of `data` that is a proper prefix of a pattern starts.
+fn reference_hold(patterns: &[Vec<u8>], data: &[u8]) -> usize {
+    (0..data.len())
+        .find(|&start| {
+            let suffix = &data[start..];
+            patterns
+                .iter()
+                .any(|pattern| pattern.len() > suffix.len() && pattern.starts_with(suffix))
+        })
+        .unwrap_or(data.len())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn no_secret_or_encoding_survives_any_chunking(case in case()) {
+        let set = MaskSet::new(&case.secrets);
+        let mut masker = StreamMasker::new(&set);
+        let mut out = Vec::new();
+        let mut fed = 0;
+        let mut outputs = Vec::new();
+        for &size in case.pieces.iter().cycle() {
+            if fed == case.data.len() {
+                break;
+            }
+            let end = (fed + size).min(case.data.len());
+            masker.write(&case.data[fed..end], &mut out).unwrap();
+            fed = end;
+            outputs.push((fed, out.clone()));
+        }
+        masker.finish(&mut out).unwrap();
+
+        for needle in &case.needles {
+            prop_assert!(!contains(&out, needle), "{:?} survived in {:?}", needle, out);
+        }
+
+        let runs = reference_runs(&set.patterns, &case.data);
+        let expected = reference_output(&runs, &case.data, case.data.len());
+        prop_assert_eq!(&out, &expected);
+        prop_assert_eq!(&set.mask(&case.data), &expected);
+
+        // After each write: a prefix of the final output, with everything before the
+        // held-back suffix already written.
+        for (fed, so_far) in outputs {
+            prop_assert!(expected.starts_with(&so_far));
+            let hold = reference_hold(&set.patterns, &case.data[..fed]);
+            let due = reference_output(&runs, &case.data, hold);
+            prop_assert!(so_far.len() >= due.len(), "fed {}: {:?} < {:?}", fed, so_far, due);
+        }
+    }
+
+    #[test]
+    fn data_without_patterns_passes_unchanged(
+        secrets in prop::collection::vec(secret(), 1..=4),
+        data in prop::collection::vec(any::<u8>(), 0..400),
+        pieces in prop::collection::vec(1..64usize, 1..8),
+    ) {
+        let set = MaskSet::new(&secrets);
+        prop_assume!(set.patterns.iter().all(|pattern| !contains(&data, pattern)));
+        let mut masker = StreamMasker::new(&set);
+        let mut out = Vec::new();
+        let mut fed = 0;
+        for &size in pieces.iter().cycle() {
+            if fed == data.len() {
+                break;
+            }
+            let end = (fed + size).min(data.len());
+            masker.write(&data[fed..end], &mut out).unwrap();
+            fed = end;
+        }
+        masker.finish(&mut out).unwrap();
+        prop_assert_eq!(out, data);
+    }
+
+    #[test]
+    fn one_chunk_and_random_chunks_agree(case in case(), seed in any::<u64>()) {
+        let set = MaskSet::new(&case.secrets);
+        let whole = set.mask(&case.data);
+        let mut masker = StreamMasker::new(&set);
+        let mut out = Vec::new();
+        let mut rest = &case.data[..];
+        let mut state = seed | 1;
+        while !rest.is_empty() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let size = (state % 9) as usize;
+            let (piece, next) = rest.split_at(size.min(rest.len()));
+            masker.write(piece, &mut out).unwrap();
+            rest = next;
+        }
+        masker.finish(&mut out).unwrap();
+        prop_assert_eq!(out, whole);
+    }
+}

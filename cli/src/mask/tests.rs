@@ -1,0 +1,303 @@
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::GeneralPurpose;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+
+use super::*;
+
+fn mask(secrets: &[&str], text: &[u8]) -> Vec<u8> {
+    MaskSet::new(secrets).mask(text)
+}
+
+fn mask_str(secrets: &[&str], text: &str) -> String {
+    String::from_utf8(mask(secrets, text.as_bytes())).unwrap()
+}
+
+/// Feeds `text` one byte per write and returns the output after each write and at the end.
+fn trickle(set: &MaskSet, text: &[u8]) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let mut masker = StreamMasker::new(set);
+    let mut out = Vec::new();
+    let mut after_each = Vec::new();
+    for byte in text {
+        masker.write(&[*byte], &mut out).unwrap();
+        after_each.push(out.clone());
+    }
+    masker.finish(&mut out).unwrap();
+    (after_each, out)
+}
+
+#[test]
+fn raw_value_is_masked_everywhere() {
+    assert_eq!(
+        mask_str(&["hunter22"], "pw=hunter22; again hunter22."),
+        "pw=***; again ***."
+    );
+}
+
+#[test]
+fn short_and_empty_values_are_reported_or_ignored() {
+    let set = MaskSet::new(["abc", "", "long enough", "x"]);
+    assert_eq!(set.too_short(), &[0, 3]);
+    assert_eq!(set.mask(b"abc x long enough"), b"abc x ***");
+}
+
+#[test]
+fn no_secrets_means_passthrough() {
+    let set = MaskSet::new(Vec::<&[u8]>::new());
+    assert!(set.is_empty());
+    assert_eq!(set.mask(b"anything at all"), b"anything at all");
+}
+
+#[test]
+fn debug_shows_only_the_count() {
+    let set = MaskSet::new(["correct horse battery"]);
+    let shown = format!("{set:?}");
+    assert!(shown.starts_with("MaskSet { patterns: "), "{shown}");
+    assert!(!shown.contains("horse"), "{shown}");
+}
+
+#[test]
+fn base64_at_every_alignment_and_padding() {
+    let secret = b"s3cr3t-t0ken!?";
+    let set = MaskSet::new([secret]);
+    let engines: [(&str, GeneralPurpose); 4] = [
+        ("standard", STANDARD),
+        ("standard unpadded", STANDARD_NO_PAD),
+        ("url-safe", URL_SAFE),
+        ("url-safe unpadded", URL_SAFE_NO_PAD),
+    ];
+    for (name, engine) in &engines {
+        for prefix_len in 0..=5 {
+            for suffix_len in 0..=3 {
+                let mut data = vec![b'P'; prefix_len];
+                data.extend_from_slice(secret);
+                data.extend(std::iter::repeat_n(b'S', suffix_len));
+                let encoded = engine.encode(&data);
+                let masked = String::from_utf8(set.mask(encoded.as_bytes())).unwrap();
+                // Characters fully determined by the secret's bytes (see variants.rs).
+                let first = (4 * prefix_len).div_ceil(3);
+                let last = 4 * (prefix_len + secret.len()) / 3;
+                let (before, after) = masked.split_once("***").unwrap_or_else(|| {
+                    panic!("{name}, prefix {prefix_len}, suffix {suffix_len}: {masked}")
+                });
+                assert!(before.len() <= first, "{name} {prefix_len}: {masked}");
+                assert!(encoded.starts_with(before));
+                assert!(encoded.len() - after.len() >= last, "{name}: {masked}");
+                assert!(encoded.ends_with(after));
+                assert!(!after.contains("***"));
+            }
+        }
+    }
+}
+
+#[test]
+fn base64_of_echo_output_is_masked_whole() {
+    // `echo "$SECRET" | base64`: the trailing newline's bits are masked too.
+    let encoded = STANDARD.encode(b"s3cr3t-t0ken\n");
+    assert_eq!(
+        mask_str(&["s3cr3t-t0ken"], &format!("[{encoded}]")),
+        "[***]"
+    );
+}
+
+#[test]
+fn json_escaped_forms() {
+    let secret = "pa\"ss\\wo\nrd/<é>\u{1}";
+    let set = MaskSet::new([secret]);
+    let serde = serde_json::to_string(secret).unwrap();
+    assert_eq!(set.mask(serde.as_bytes()), b"\"***\"");
+    for escaped in [
+        r#"pa\"ss\\wo\nrd\/<é>\u0001"#, // PHP with JSON_UNESCAPED_UNICODE
+        r#"pa\"ss\\wo\nrd/\u003cé\u003e\u0001"#, // Go
+        r#"pa\"ss\\wo\nrd/<\u00e9>\u0001"#, // Python
+        r#"pa\u0022ss\\wo\nrd/\u003C\u00E9\u003E\u0001"#, // System.Text.Json
+    ] {
+        let text = format!("{{\"key\":\"{escaped}\"}}");
+        assert_eq!(
+            String::from_utf8(set.mask(text.as_bytes())).unwrap(),
+            "{\"key\":\"***\"}",
+            "{escaped}"
+        );
+    }
+}
+
+#[test]
+fn url_encoded_forms() {
+    let secret = "p@ss w/rd&x=1~";
+    for encoded in [
+        "p%40ss%20w%2Frd%26x%3D1~",
+        "p%40ss+w%2Frd%26x%3D1~",
+        "p%40ss%20w%2frd%26x%3d1~",
+        "p%40ss+w%2frd%26x%3d1~",
+        "p%40ss+w%2Frd%26x%3D1%7E", // HTML forms encode `~`
+    ] {
+        let text = format!("https://host/?q={encoded}&next=1");
+        assert_eq!(
+            mask_str(&[secret], &text),
+            "https://host/?q=***&next=1",
+            "{encoded}"
+        );
+    }
+}
+
+#[test]
+fn shell_quoted_forms() {
+    let secret = r#"it's "a" $x `y` \z"#;
+    for (quoted, masked) in [
+        (r#"'it'\''s "a" $x `y` \z'"#, "'***'"),
+        (r#"'it'"'"'s "a" $x `y` \z'"#, "'***'"),
+        (r#""it's \"a\" \$x \`y\` \\z""#, "\"***\""),
+    ] {
+        let text = format!("+ deploy --password {quoted} --verbose");
+        assert_eq!(
+            mask_str(&[secret], &text),
+            format!("+ deploy --password {masked} --verbose")
+        );
+    }
+}
+
+#[test]
+fn xml_escaped_form() {
+    assert_eq!(
+        mask_str(&["a<b>&\"c\""], "<v>a&lt;b&gt;&amp;&quot;c&quot;</v>"),
+        "<v>***</v>"
+    );
+}
+
+#[test]
+fn each_line_of_a_multi_line_value() {
+    let key = "-----BEGIN KEY-----\r\nMIIBOgIBAAJBAKj34GkxFhD9\r\nQ==\r\n-----END KEY-----\r\n";
+    let set = MaskSet::new([key]);
+    assert_eq!(set.mask(key.as_bytes()), b"***");
+    assert_eq!(
+        set.mask(b"line: MIIBOgIBAAJBAKj34GkxFhD9 end"),
+        b"line: *** end"
+    );
+    // `Q==` is under 4 bytes: only the whole value masks it.
+    assert_eq!(set.mask(b"Q=="), b"Q==");
+}
+
+#[test]
+fn touching_and_overlapping_matches_collapse() {
+    assert_eq!(mask_str(&["abcd"], "xabcdabcdx"), "x***x");
+    assert_eq!(mask_str(&["abcd"], "xabcd-abcdx"), "x***-***x");
+    assert_eq!(mask_str(&["abcdef", "defghi"], "_abcdefghi_"), "_***_");
+    assert_eq!(mask_str(&["aaaa"], "aaaaaaaaa b"), "*** b");
+    assert_eq!(mask_str(&["abcd", "xabcdy"], "xabcdy"), "***");
+}
+
+#[test]
+fn binary_passes_through_unchanged() {
+    let mut data: Vec<u8> = (0..=255).collect();
+    data.extend_from_slice(&[0xff, 0xfe, 0xc3, 0x28, 0xe2, 0x82]);
+    let set = MaskSet::new(["not present here"]);
+    assert_eq!(set.mask(&data), data);
+
+    let set = MaskSet::new([&[0x00, 0xff, 0x80, 0x01][..]]);
+    let mut expected = data.clone();
+    data.splice(10..10, [0x00, 0xff, 0x80, 0x01]);
+    expected.splice(10..10, *b"***");
+    assert_eq!(set.mask(&data), expected);
+}
+
+#[test]
+fn one_byte_writes_give_the_same_output() {
+    let set = MaskSet::new(["abcdef", "defghi", "s3cr3t"]);
+    let text = b"abcdefghi s3cr3s3cr3t abcdeX abcdef";
+    let (_, out) = trickle(&set, text);
+    assert_eq!(out, set.mask(text));
+    assert_eq!(out, b"*** s3cr3*** abcdeX ***");
+}
+
+#[test]
+fn only_a_possible_secret_start_is_held_back() {
+    let set = MaskSet::new(["s3cr3t-value"]);
+    let mut masker = StreamMasker::new(&set);
+    let mut out = Vec::new();
+    masker.write(b"hello world\n", &mut out).unwrap();
+    assert_eq!(out, b"hello world\n");
+    masker.write(b"token: s3cr", &mut out).unwrap();
+    assert_eq!(out, b"hello world\ntoken: ");
+    assert_eq!(masker.held_len(), 4);
+    masker.write(b"3", &mut out).unwrap();
+    assert_eq!(out, b"hello world\ntoken: ");
+    masker.write(b"x", &mut out).unwrap();
+    assert_eq!(out, b"hello world\ntoken: s3cr3x");
+    masker.write(b" s3cr3t-v", &mut out).unwrap();
+    masker.write(b"alue!", &mut out).unwrap();
+    assert_eq!(out, b"hello world\ntoken: s3cr3x ***!");
+    masker.write(b" s3c", &mut out).unwrap();
+    masker.finish(&mut out).unwrap();
+    assert_eq!(out, b"hello world\ntoken: s3cr3x ***! s3c");
+}
+
+#[test]
+fn a_run_reaching_into_held_bytes_is_written_at_once() {
+    // `abcd` is complete, but `cd` could still start `cdef`.
+    let set = MaskSet::new(["abcd", "cdef"]);
+    let mut masker = StreamMasker::new(&set);
+    let mut out = Vec::new();
+    masker.write(b"xxabcd", &mut out).unwrap();
+    assert_eq!(out, b"xx***");
+    masker.write(b"ef", &mut out).unwrap();
+    masker.write(b"!", &mut out).unwrap();
+    assert_eq!(out, b"xx***!");
+}
+
+#[test]
+fn works_through_an_arc() {
+    let set = Arc::new(MaskSet::new(["shared-secret"]));
+    let mut stdout = StreamMasker::new(Arc::clone(&set));
+    let mut stderr = StreamMasker::new(set);
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    stdout.write(b"a shared-sec", &mut out).unwrap();
+    stderr.write(b"b shared-secret", &mut err).unwrap();
+    stdout.write(b"ret", &mut out).unwrap();
+    stdout.finish(&mut out).unwrap();
+    stderr.finish(&mut err).unwrap();
+    assert_eq!((out, err), (b"a ***".to_vec(), b"b ***".to_vec()));
+}
+
+#[test]
+fn long_patterns_and_long_writes() {
+    let jwt = format!("eyJhbGciOiJSUzI1NiJ9.{}.sig_nature", "x".repeat(900));
+    let set = MaskSet::new([jwt.as_str(), "short-one"]);
+    let mut text = "log line\n".repeat(5000);
+    text.push_str(&jwt);
+    text.push_str("\nshort-one\n");
+    text.push_str(&"tail\n".repeat(100));
+    let expected = text.replace(&jwt, "***").replace("short-one", "***");
+    for chunk in [1, 7, 4096, 65536] {
+        let mut masker = StreamMasker::new(&set);
+        let mut out = Vec::new();
+        for piece in text.as_bytes().chunks(chunk) {
+            masker.write(piece, &mut out).unwrap();
+        }
+        masker.finish(&mut out).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), expected, "chunk {chunk}");
+    }
+}
+
+#[test]
+fn many_secrets_use_the_large_set_path() {
+    let secrets: Vec<String> = (0..2000)
+        .map(|i| format!("secret-number-{i:05}-x"))
+        .collect();
+    let set = MaskSet::new(&secrets);
+    assert!(set.len() > secrets.len());
+    let text = format!("a {} b {} c", secrets[7], secrets[1999]);
+    assert_eq!(set.mask(text.as_bytes()), b"a *** b *** c");
+}
+
+#[test]
+fn slow_path_without_an_automaton_agrees() {
+    let set = MaskSet::new(["abcdef", "defghi", "s3cr3t"]);
+    let mut slow = MaskSet::from_patterns(set.patterns.clone(), Vec::new());
+    slow.automaton = None;
+    let text = b"abcdefghi s3cr3s3cr3t abcdeX abcdef";
+    assert_eq!(slow.mask(text), set.mask(text));
+    assert_eq!(trickle(&slow, text).1, set.mask(text));
+}
