@@ -13,17 +13,19 @@ if [ ! -d "$snapshot" ]; then
   exit 1
 fi
 
-# cargo-deny wants the database as a git repository: copy the snapshot into one, and point a
-# temporary copy of deny.toml at it (a local clone, no network).
+# cargo-deny reads the database from a git checkout under db-path, named after its URL; the
+# snapshot is copied there (as a git repository) and cargo-deny runs --offline, so nothing is
+# fetched. `cargo fetch` first: offline metadata needs every crate of the lock file.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-db="$work/advisory-db"
+db="$work/dbs/advisory-db-3157b0e258782691"
 mkdir -p "$db"
 cp -R "$snapshot"/. "$db"/
 chmod -R u+w "$db"
 git -C "$db" init -q
 git -C "$db" -c user.email=ci@localhost -c user.name=ci add -A
 git -C "$db" -c user.email=ci@localhost -c user.name=ci commit -q -m snapshot
-sed -e "s|^db-urls = .*|db-urls = [\"file://$db\"]\ndb-path = \"$work/dbs\"|" deny.toml > "$work/deny.toml"
+sed -e "s|^db-urls = .*|db-urls = [\"https://github.com/rustsec/advisory-db\"]\ndb-path = \"$work/dbs\"|" deny.toml > "$work/deny.toml"
 
-cargo deny --locked check --config "$work/deny.toml" advisories licenses bans sources
+cargo fetch --locked >/dev/null
+cargo deny --locked --offline --config "$work/deny.toml" check advisories licenses bans sources
