@@ -570,3 +570,54 @@ fn audit_log_records_requests_without_secrets() {
     assert!(!stderr.contains("audit-canary-value"));
     assert!(!stderr.contains(&root));
 }
+
+#[test]
+fn unwritable_audit_log_fails_requests_closed_before_they_act() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut child = std::process::Command::new(e2e::binary("vaultd"))
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-log",
+            "/dev/full",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut addr = String::new();
+    let mut token = String::new();
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("export VAULTCTL_ADDR=") {
+            addr = a.to_owned();
+        }
+        if let Some(t) = line.strip_prefix("export VAULTCTL_TOKEN=") {
+            token = t.to_owned();
+            break;
+        }
+    }
+    let write = raw_call(
+        &format!("{addr}/v1/secret/data/audited"),
+        "PUT",
+        Some(&token),
+        Some(br#"{"data":{"v":"never-stored"}}"#.to_vec()),
+    );
+    assert_eq!(write.status, 500, "{}", write.raw);
+    assert_eq!(write.errors(), vec!["internal error"]);
+    // Unaudited status calls still answer.
+    assert_eq!(
+        raw_call(&format!("{addr}/v1/sys/health"), "GET", None, None).status,
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    // Restarted with a working audit log: the refused write never happened.
+    let server = Server::dev_on(&data, &[]);
+    assert_eq!(server.get("secret/data/audited", Some(&token)).status, 404);
+}

@@ -122,13 +122,33 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
     let method = request.method().clone();
     let raw_path = request.uri().path().to_owned();
     let started = std::time::Instant::now();
+    let audit_path = raw_path
+        .trim_start_matches("/v1/")
+        .trim_end_matches('/')
+        .to_owned();
+    let audited = app.audit.enabled() && !unaudited(&audit_path);
+    // Fail closed before anything happens: a request that cannot be audited is not served.
+    if audited {
+        let entry = json!({
+            "time": crate::clock::rfc3339_now(),
+            "type": "request",
+            "request_id": ctx.request_id,
+            "remote_address": ctx.client.map(|a| a.ip().to_string()),
+            "method": method.as_str(),
+            "path": audit_path,
+        });
+        if let Err(e) = app.audit.record(&entry) {
+            app.metrics.audit_write_failures.inc();
+            tracing::error!(error = %e, "audit log write failed; refusing request");
+            return ApiError::Internal("audit log unavailable".into()).into_response();
+        }
+    }
     let timeout = app.limits.request_timeout;
     let result = match tokio::time::timeout(timeout, handle(&app, &mut ctx, request)).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::Internal("request timed out".into())),
     };
-    let audit_path = raw_path.trim_start_matches("/v1/").trim_end_matches('/');
-    if app.audit.enabled() && !unaudited(audit_path) {
+    if audited {
         let (status, error) = match &result {
             Ok(reply) => (reply.status().as_u16(), None),
             Err(e) => (e.status().as_u16(), Some(e.to_string())),
@@ -136,7 +156,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         let record = ctx.token_record.as_ref();
         let mut entry = json!({
             "time": crate::clock::rfc3339_now(),
-            "type": "request",
+            "type": "response",
             "request_id": ctx.request_id,
             "remote_address": ctx.client.map(|a| a.ip().to_string()),
             "method": method.as_str(),
