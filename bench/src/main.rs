@@ -2,7 +2,8 @@
 //! binaries on loopback, each beside a baseline measured in the same run on the same machine,
 //! and prints a table plus `target/bench/results.json`.
 //!
-//! Flags: `--quick` (shorter runs, smaller scale test), `--skip-scale`.
+//! Flags: `--quick` (shorter runs, smaller scale test), `--skip-scale`, `--only GROUP`
+//! (`http`, `mask`, `exec`, `scale`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a panic is a failed run
 
@@ -26,12 +27,25 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
     let skip_scale = args.iter().any(|a| a == "--skip-scale");
+    // `--only http|mask|exec|scale` runs one group.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     vaultd::oidc::jwt_crypto::install();
     let mut rows = Vec::new();
-    rows.extend(scenarios::http(quick));
-    rows.extend(scenarios::masking(quick));
-    rows.push(scenarios::exec_overhead(quick));
-    if !skip_scale {
+    if wanted("http") {
+        rows.extend(scenarios::http(quick));
+    }
+    if wanted("mask") {
+        rows.extend(scenarios::masking(quick));
+    }
+    if wanted("exec") {
+        rows.push(scenarios::exec_overhead(quick));
+    }
+    if wanted("scale") && !skip_scale {
         rows.push(scenarios::store_scale(quick));
     }
     print_table(&rows);

@@ -5,11 +5,12 @@
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Mutex;
 
+/// Lines are appended with one `write` each on an `O_APPEND` descriptor: the kernel keeps
+/// concurrent appends whole, so no lock is held across the system call.
 #[derive(Debug)]
 pub struct AuditLog {
-    file: Option<Mutex<std::fs::File>>,
+    file: Option<std::fs::File>,
 }
 
 impl AuditLog {
@@ -26,7 +27,7 @@ impl AuditLog {
             options.mode(0o600);
         }
         Ok(Self {
-            file: Some(Mutex::new(options.open(path)?)),
+            file: Some(options.open(path)?),
         })
     }
 
@@ -41,9 +42,11 @@ impl AuditLog {
         };
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
-        let mut file = file
-            .lock()
-            .map_err(|_| std::io::Error::other("audit log lock poisoned"))?;
-        file.write_all(&line)
+        let written = (&*file).write(&line)?;
+        if written != line.len() {
+            // A short append (disk full): the line is torn, so the request must fail.
+            return Err(std::io::Error::other("audit line only partly written"));
+        }
+        Ok(())
     }
 }

@@ -10,7 +10,7 @@ use crate::store::{StoreError, Tree};
 use policies::{Acl, Document, KeySource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 const CURRENT_KEY: &[u8] = b"policy/current";
 
@@ -27,7 +27,7 @@ pub struct PolicySnapshot {
     pub version: u64,
     pub updated_time: String,
     pub document: Document,
-    acls: Mutex<HashMap<Vec<String>, Arc<Acl>>>,
+    acls: RwLock<HashMap<Vec<String>, Arc<Acl>>>,
 }
 
 impl PolicySnapshot {
@@ -36,19 +36,19 @@ impl PolicySnapshot {
             version: stored.version,
             updated_time: stored.updated_time,
             document: stored.document,
-            acls: Mutex::new(HashMap::new()),
+            acls: RwLock::new(HashMap::new()),
         }
     }
 
     /// The ACL for a token's policy set, compiled once per snapshot.
     pub fn acl(&self, token_policies: &[String]) -> Arc<Acl> {
-        if let Ok(cache) = self.acls.lock()
+        if let Ok(cache) = self.acls.read()
             && let Some(acl) = cache.get(token_policies)
         {
             return acl.clone();
         }
         let acl = Arc::new(self.document.acl(token_policies.iter().map(String::as_str)));
-        if let Ok(mut cache) = self.acls.lock() {
+        if let Ok(mut cache) = self.acls.write() {
             if cache.len() > 4096 {
                 cache.clear();
             }
