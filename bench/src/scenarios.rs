@@ -233,6 +233,22 @@ fn log_text(total: usize, secrets: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
+/// Masks `data` (repeated to `total` bytes) in memory, in 64 KiB writes. Returns MB/s.
+fn memory_throughput(data: &[u8], total: usize, masks: &Arc<vaultctl::mask::MaskSet>) -> f64 {
+    let mut sink = std::io::sink();
+    let mut masker = vaultctl::mask::StreamMasker::new(masks.clone());
+    let started = Instant::now();
+    let mut done = 0;
+    while done < total {
+        for chunk in data.chunks(64 * 1024) {
+            masker.write(chunk, &mut sink).unwrap();
+        }
+        done += data.len();
+    }
+    masker.finish(&mut sink).unwrap();
+    done as f64 / started.elapsed().as_secs_f64() / 1e6
+}
+
 /// Streams `data` (repeated to `total` bytes) through an OS pipe, masking on the reading side
 /// when `masks` is given. Returns MB/s.
 fn pipe_throughput(
@@ -241,6 +257,9 @@ fn pipe_throughput(
     masks: Option<Arc<vaultctl::mask::MaskSet>>,
 ) -> f64 {
     let (mut reader, mut writer) = std::io::pipe().unwrap();
+    // A 1 MiB pipe, as a busy CI runner's log pipe would fill: with the 64 KiB default the
+    // copy is bound by wakeups, not by either side.
+    let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
     let started = Instant::now();
     let producer = std::thread::spawn(move || {
         let mut sent = 0;
@@ -250,7 +269,7 @@ fn pipe_throughput(
             sent += n;
         }
     });
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = vec![0u8; 1 << 20];
     let mut sink = std::io::sink();
     let mut masker = masks.map(vaultctl::mask::StreamMasker::new);
     loop {
@@ -278,16 +297,20 @@ pub fn masking(quick: bool) -> Vec<Row> {
         let data = Arc::new(log_text(64 << 20, &secrets));
         let set = Arc::new(vaultctl::mask::MaskSet::new(secrets.iter()));
         let patterns = set.len();
-        let base = pipe_throughput(data.clone(), total, None);
-        let masked = pipe_throughput(data, total, Some(set));
+        // The baseline is the better of a run before and a run after, so warm-up effects
+        // never flatter the masked figure.
+        let base_before = pipe_throughput(data.clone(), total, None);
+        let masked = pipe_throughput(data.clone(), total, Some(set.clone()));
+        let base = base_before.max(pipe_throughput(data.clone(), total, None));
+        let in_memory = memory_throughput(&data, total, &set);
         rows.push(Row {
             scenario: format!("Masking, {n} secrets ({patterns} patterns), {} MiB via a pipe", total >> 20),
-            figure: format!("{masked:.0} MB/s"),
+            figure: format!("{masked:.0} MB/s (masker alone, in memory: {in_memory:.0} MB/s)"),
             baseline: format!("plain pipe copy {base:.0} MB/s"),
             ratio: format!("{:.2}x", masked / base),
             target: format!("≥ {target:.0} MB/s"),
             met: Some(masked >= target),
-            json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "baseline_mb_per_s": base, "bytes": total}),
+            json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "in_memory_mb_per_s": in_memory, "baseline_mb_per_s": base, "bytes": total}),
         });
     }
     rows
