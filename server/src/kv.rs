@@ -170,6 +170,49 @@ impl Kv {
         ))
     }
 
+    /// The metadata of `path`, or fresh metadata for a path that does not exist yet.
+    fn metadata_or_new(&self, path: &str, now: &str) -> Result<Metadata, KvError> {
+        Ok(self
+            .store
+            .get_json(Tree::Kv, &meta_key(path))?
+            .unwrap_or_else(|| Metadata {
+                created_time: now.to_owned(),
+                delete_version_after: "0s".into(),
+                ..Default::default()
+            }))
+    }
+
+    /// Adds the next version of `path` to `meta` and applies it (with pruning) to the store.
+    /// Returns the new version number. Callers hold the write lock.
+    fn apply_new_version(
+        &self,
+        path: &str,
+        meta: &mut Metadata,
+        data: &Map<String, Value>,
+        now: &str,
+    ) -> Result<u64, KvError> {
+        let version = meta.current_version + 1;
+        meta.current_version = version;
+        meta.updated_time = now.to_owned();
+        meta.versions.insert(
+            version,
+            VersionMeta {
+                created_time: now.to_owned(),
+                ..Default::default()
+            },
+        );
+        let data_bytes = serde_json::to_vec(data).map_err(|e| KvError::Invalid(e.to_string()))?;
+        let mut writes = vec![(Tree::Kv, version_key(path, version), Some(data_bytes))];
+        writes.extend(self.prune(path, meta));
+        writes.push((
+            Tree::Kv,
+            meta_key(path),
+            Some(serde_json::to_vec(&*meta).unwrap_or_default()),
+        ));
+        self.store.write(writes)?;
+        Ok(version)
+    }
+
     /// Writes a new version. `cas`: `Some(0)` = create only, `Some(n)` = current must be n.
     pub async fn write(
         &self,
@@ -181,14 +224,7 @@ impl Kv {
         let response = {
             let _guard = self.write_lock.lock().await;
             let now = rfc3339_now();
-            let mut meta: Metadata = self
-                .store
-                .get_json(Tree::Kv, &meta_key(path))?
-                .unwrap_or_else(|| Metadata {
-                    created_time: now.clone(),
-                    delete_version_after: "0s".into(),
-                    ..Default::default()
-                });
+            let mut meta = self.metadata_or_new(path, &now)?;
             match cas {
                 Some(expected) if expected != meta.current_version => {
                     return Err(KvError::Invalid(
@@ -202,26 +238,7 @@ impl Kv {
                 }
                 _ => {}
             }
-            let version = meta.current_version + 1;
-            meta.current_version = version;
-            meta.updated_time = now.clone();
-            meta.versions.insert(
-                version,
-                VersionMeta {
-                    created_time: now,
-                    ..Default::default()
-                },
-            );
-            let data_bytes =
-                serde_json::to_vec(&data).map_err(|e| KvError::Invalid(e.to_string()))?;
-            let mut writes = vec![(Tree::Kv, version_key(path, version), Some(data_bytes))];
-            writes.extend(self.prune(path, &mut meta));
-            writes.push((
-                Tree::Kv,
-                meta_key(path),
-                Some(serde_json::to_vec(&meta).unwrap_or_default()),
-            ));
-            self.store.write(writes)?;
+            let version = self.apply_new_version(path, &mut meta, &data, &now)?;
             meta.version_json(version)
         };
         self.store.sync().await?;
@@ -239,34 +256,8 @@ impl Kv {
             let now = rfc3339_now();
             for (path, data) in items {
                 validate_path(&path)?;
-                let mut meta: Metadata = self
-                    .store
-                    .get_json(Tree::Kv, &meta_key(&path))?
-                    .unwrap_or_else(|| Metadata {
-                        created_time: now.clone(),
-                        delete_version_after: "0s".into(),
-                        ..Default::default()
-                    });
-                let version = meta.current_version + 1;
-                meta.current_version = version;
-                meta.updated_time = now.clone();
-                meta.versions.insert(
-                    version,
-                    VersionMeta {
-                        created_time: now.clone(),
-                        ..Default::default()
-                    },
-                );
-                let bytes =
-                    serde_json::to_vec(&data).map_err(|e| KvError::Invalid(e.to_string()))?;
-                let mut writes = vec![(Tree::Kv, version_key(&path, version), Some(bytes))];
-                writes.extend(self.prune(&path, &mut meta));
-                writes.push((
-                    Tree::Kv,
-                    meta_key(&path),
-                    Some(serde_json::to_vec(&meta).unwrap_or_default()),
-                ));
-                self.store.write(writes)?;
+                let mut meta = self.metadata_or_new(&path, &now)?;
+                self.apply_new_version(&path, &mut meta, &data, &now)?;
             }
         }
         self.store.sync().await?;
@@ -379,14 +370,7 @@ impl Kv {
         {
             let _guard = self.write_lock.lock().await;
             let now = rfc3339_now();
-            let mut meta: Metadata = self
-                .store
-                .get_json(Tree::Kv, &meta_key(path))?
-                .unwrap_or_else(|| Metadata {
-                    created_time: now.clone(),
-                    delete_version_after: "0s".into(),
-                    ..Default::default()
-                });
+            let mut meta = self.metadata_or_new(path, &now)?;
             if let Some(m) = max_versions {
                 meta.max_versions = m;
             }

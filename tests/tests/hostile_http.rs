@@ -3,31 +3,21 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
-use e2e::{Server, raw_call};
+use e2e::{Lcg, Server, raw_call};
 
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn bytes(&mut self, max: usize) -> Vec<u8> {
-        let n = (self.next() as usize) % (max + 1);
-        let alphabet =
-            b"{}[]\":,0123456789eE.-+ \n\ttruefalsnul\\u00ffabcdata options cas versions jwt role";
-        (0..n)
-            .map(|_| {
-                if self.next().is_multiple_of(4) {
-                    (self.next() % 256) as u8
-                } else {
-                    alphabet[(self.next() as usize) % alphabet.len()]
-                }
-            })
-            .collect()
-    }
+fn random_bytes(rng: &mut Lcg, max: usize) -> Vec<u8> {
+    let n = (rng.next_u64() as usize) % (max + 1);
+    let alphabet =
+        b"{}[]\":,0123456789eE.-+ \n\ttruefalsnul\\u00ffabcdata options cas versions jwt role";
+    (0..n)
+        .map(|_| {
+            if rng.next_u64().is_multiple_of(4) {
+                (rng.next_u64() % 256) as u8
+            } else {
+                alphabet[(rng.next_u64() as usize) % alphabet.len()]
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -63,7 +53,7 @@ fn random_bodies_get_clear_errors_and_change_nothing() {
     ];
     for round in 0..40 {
         for (method, path) in endpoints {
-            let body = rng.bytes(300);
+            let body = random_bytes(&mut rng, 300);
             let r = raw_call(&server.url(path), method, Some(&root), Some(body));
             assert!(
                 (400..500).contains(&r.status) || r.status == 200 || r.status == 204,
@@ -77,8 +67,7 @@ fn random_bodies_get_clear_errors_and_change_nothing() {
             );
         }
         // Random paths, percent-encoded so any byte reaches the server.
-        let p: String = rng
-            .bytes(40)
+        let p: String = random_bytes(&mut rng, 40)
             .iter()
             .map(|b| match b {
                 b'a'..=b'z' | b'0'..=b'9' | b'/' | b'.' => (*b as char).to_string(),

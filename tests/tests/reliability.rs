@@ -4,24 +4,12 @@
 
 #![allow(clippy::unwrap_used)] // tests: a panic is a failed test
 
-use e2e::Server;
 use e2e::issuer::TestIssuer;
+use e2e::{Lcg, Server};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// A small deterministic generator; the seed is printed so a failure can be replayed.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-}
 
 fn seed() -> u64 {
     std::env::var("VAULTCTL_TEST_SEED")
@@ -98,7 +86,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_write() {
                 }
             }));
         }
-        std::thread::sleep(Duration::from_millis(100 + rng.next() % 500));
+        std::thread::sleep(Duration::from_millis(100 + rng.next_u64() % 500));
         server.kill9();
         stop.store(true, Ordering::Relaxed);
         for w in workers {
