@@ -147,7 +147,17 @@ fn check_name(table: &'static str, name: &str) -> Result<(), PolicyError> {
 /// The parser's own message has the line and column but not the table; finding the first entry
 /// that fails on its own supplies that.
 fn locate_parse_error(text: &str, err: &toml::de::Error) -> PolicyError {
-    let message = err.to_string();
+    // One line: the parser's message and where, without its multi-line source excerpt.
+    let reason = err.message().trim().replace('\n', " ");
+    let message = match err.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("TOML parse error at line {line}, column {column}: {reason}")
+        }
+        None => format!("TOML parse error: {reason}"),
+    };
     let context = toml::from_str::<toml::Table>(text)
         .ok()
         .and_then(|table| failing_entry(&table));

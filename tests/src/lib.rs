@@ -132,6 +132,11 @@ impl Server {
 
     /// `vaultd server` with a generated config (plain HTTP on loopback), uninitialised.
     pub fn production() -> Server {
+        Self::production_with("")
+    }
+
+    /// Like [`Server::production`], with extra lines appended to `vaultd.toml` (TLS, limits).
+    pub fn production_with(extra_config: &str) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let config = tmp.path().join("vaultd.toml");
@@ -141,7 +146,7 @@ impl Server {
                 "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\naudit_log = \"{}\"\n",
                 data_dir.display(),
                 tmp.path().join("audit.log").display()
-            ),
+            ) + extra_config,
         )
         .unwrap();
         let mut server = Self::spawn(Mode::Server { config }, &data_dir, tmp.path());
