@@ -9,6 +9,10 @@ use vaultctl::cli::Cli;
 use vaultctl::error::Error;
 
 fn main() -> ExitCode {
+    // The child of `vaultctl exec` runs as the same user: without this it could read the
+    // credentials removed from its environment out of /proc/<ppid>/environ or memory.
+    #[cfg(target_os = "linux")]
+    let _ = nix::sys::prctl::set_dumpable(false);
     // clap prints usage errors itself and exits with 2.
     let cli = Cli::parse();
     match vaultctl::run(cli) {

@@ -235,7 +235,7 @@ rules = [{ path = "secret/data/app", capabilities = ["read"] }]
         document.merge(parse_document(ISSUER).expect("parses"));
         let err = document.validate().expect_err("unknown policy").to_string();
         assert!(err.contains("`nope`"), "{err}");
-        let text = ROLE_AND_POLICY.replace("[\"app-read\"]", "[\"app-read\", \"root\"]");
+        let text = ROLE_AND_POLICY.replace("[\"app-read\"]", "[\"app-read\", \"default\"]");
         let mut document = parse_document(&text).expect("parses");
         document.merge(parse_document(ISSUER).expect("parses"));
         assert_eq!(document.validate(), Ok(()));

@@ -100,9 +100,21 @@ impl Role {
     /// How the role binds a repository/project identity, if it does: a human-readable
     /// description such as ``claims.repository_id``.
     pub fn identity_binding(&self) -> Option<String> {
+        // A glob binds an identity only with a literal owner: text before the first `*` that,
+        // for path-like claims, includes the `/` after the owner or group. `*/*` binds nothing.
         let binds = |name: &str| {
-            self.claim(name)
-                .is_some_and(|(matcher, glob)| !matcher.accepts_any_string(glob))
+            self.claim(name).is_some_and(|(matcher, glob)| {
+                !matcher.accepts_any_string(glob)
+                    && (!glob
+                        || matcher.strings().all(|pattern| match pattern.find('*') {
+                            None => true,
+                            Some(0) => false,
+                            Some(at) => {
+                                !name.ends_with("path") && name != "repository"
+                                    || pattern[..at].contains('/')
+                            }
+                        }))
+            })
         };
         if let Some(name) = IDENTITY_CLAIMS.into_iter().find(|name| binds(name)) {
             return Some(format!("claims.{name}"));
@@ -146,6 +158,13 @@ impl Role {
         self.check_claims(name)?;
         if self.policies.iter().any(|policy| policy.is_empty()) {
             return Err(invalid("policies", "a policy name cannot be empty".into()));
+        }
+        if self.policies.iter().any(|policy| policy == "root") {
+            return Err(invalid(
+                "policies",
+                "a pipeline role cannot grant `root`; write a policy with the paths it needs"
+                    .into(),
+            ));
         }
         if self.ttl.as_duration().is_zero() {
             return Err(invalid("ttl", "must be longer than zero".into()));
@@ -267,6 +286,36 @@ mod tests {
         };
         let text = format!("issuer = \"gh\"\n{audiences}\n{body}");
         toml::from_str(&text).expect("role parses")
+    }
+
+    #[test]
+    fn wildcard_owners_do_not_bind_an_identity() {
+        for claims in [
+            r#"claims = { repository = "*/*" }
+glob_claims = ["repository"]"#,
+            r#"claims = { repository = "*-api" }
+glob_claims = ["repository"]"#,
+            r#"claims = { repository = "acme*" }
+glob_claims = ["repository"]"#,
+            r#"claims = { project_path = "*/web" }
+glob_claims = ["project_path"]"#,
+        ] {
+            let err = check(claims).expect_err(claims);
+            assert!(
+                matches!(err, PolicyError::UnboundIdentity { .. }),
+                "{claims}: {err}"
+            );
+        }
+        let ok = r#"claims = { repository = "acme/*" }
+glob_claims = ["repository"]"#;
+        check(ok).expect("acme/* binds the owner");
+    }
+
+    #[test]
+    fn roles_cannot_grant_root() {
+        let err = check("claims = { repository_id = \"1\" }\npolicies = [\"root\"]")
+            .expect_err("root refused");
+        assert!(err.to_string().contains("root"), "{err}");
     }
 
     fn check(body: &str) -> Result<(), PolicyError> {

@@ -147,7 +147,13 @@ impl std::fmt::Debug for Issued {
 #[derive(Clone, Debug)]
 pub struct TokenStore {
     store: SealedStore,
+    /// Read-modify-write of one token record (spending a use, renewing, revoking) happens
+    /// under the stripe lock of its key, re-reading the record inside: concurrent requests
+    /// cannot overspend uses or resurrect a revoked token.
+    stripes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
 }
+
+const STRIPES: usize = 64;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -155,7 +161,15 @@ fn hex(bytes: &[u8]) -> String {
 
 impl TokenStore {
     pub fn new(store: SealedStore) -> Self {
-        Self { store }
+        Self {
+            store,
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    fn stripe(&self, token_key: &[u8]) -> &tokio::sync::Mutex<()> {
+        let index = token_key.first().copied().unwrap_or(0) as usize % self.stripes.len();
+        &self.stripes[index]
     }
 
     fn token_key(&self, token: &str) -> Result<Vec<u8>, StoreError> {
@@ -269,35 +283,60 @@ impl TokenStore {
             .map(|r| (token_key.to_vec(), r)))
     }
 
-    /// Spends one use of a limited-use token; returns false if it had none left. A token whose
-    /// last use this is gets revoked.
-    pub async fn spend_use(&self, token: &str, record: &TokenRecord) -> Result<(), StoreError> {
-        if record.num_uses == 0 {
-            return Ok(());
-        }
+    /// Spends one use of a limited-use token. Returns `false` if the token had none left (or
+    /// is gone); the last use removes it.
+    pub async fn spend_use(&self, token: &str) -> Result<bool, StoreError> {
         let key = self.token_key(token)?;
-        if record.num_uses == 1 {
-            self.remove(&key, record)?;
-        } else {
-            let mut next = record.clone();
-            next.num_uses -= 1;
-            self.store.write(vec![(
-                Tree::Tokens,
-                key,
-                Some(serde_json::to_vec(&next).unwrap_or_default()),
-            )])?;
+        {
+            let _guard = self.stripe(&key).lock().await;
+            let Some(record) = self.lookup_by_key(&key)? else {
+                return Ok(false);
+            };
+            match record.num_uses {
+                0 => return Ok(true),
+                1 => self.remove(&key, &record)?,
+                left => {
+                    let mut next = record.clone();
+                    next.num_uses = left - 1;
+                    self.store.write(vec![(
+                        Tree::Tokens,
+                        key.clone(),
+                        Some(serde_json::to_vec(&next).unwrap_or_default()),
+                    )])?;
+                }
+            }
         }
-        self.store.sync().await
+        self.store.sync().await?;
+        Ok(true)
     }
 
-    pub async fn update(&self, token: &str, record: &TokenRecord) -> Result<(), StoreError> {
+    /// Applies `change` to the current record of `token` under its lock and stores the
+    /// result. `Ok(None)` if the token is gone (revoked, expired or used up meanwhile).
+    pub async fn modify<E>(
+        &self,
+        token: &str,
+        change: impl FnOnce(TokenRecord) -> Result<TokenRecord, E>,
+    ) -> Result<Option<Result<TokenRecord, E>>, StoreError> {
         let key = self.token_key(token)?;
-        self.store.write(vec![(
-            Tree::Tokens,
-            key,
-            Some(serde_json::to_vec(record).unwrap_or_default()),
-        )])?;
-        self.store.sync().await
+        let updated = {
+            let _guard = self.stripe(&key).lock().await;
+            let Some(record) = self.lookup_by_key(&key)? else {
+                return Ok(None);
+            };
+            match change(record) {
+                Ok(updated) => {
+                    self.store.write(vec![(
+                        Tree::Tokens,
+                        key.clone(),
+                        Some(serde_json::to_vec(&updated).unwrap_or_default()),
+                    )])?;
+                    updated
+                }
+                Err(e) => return Ok(Some(Err(e))),
+            }
+        };
+        self.store.sync().await?;
+        Ok(Some(Ok(updated)))
     }
 
     fn remove(&self, token_key: &[u8], record: &TokenRecord) -> Result<(), StoreError> {
@@ -308,19 +347,32 @@ impl TokenStore {
     }
 
     pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
-        let Some(record) = self.lookup(token)? else {
+        if token.is_empty() || token.len() > 512 {
             return Ok(false);
-        };
-        self.remove(&self.token_key(token)?, &record)?;
+        }
+        let key = self.token_key(token)?;
+        {
+            let _guard = self.stripe(&key).lock().await;
+            let Some(record) = self.lookup_by_key(&key)? else {
+                return Ok(false);
+            };
+            self.remove(&key, &record)?;
+        }
         self.store.sync().await?;
         Ok(true)
     }
 
     pub async fn revoke_accessor(&self, accessor: &str) -> Result<bool, StoreError> {
-        let Some((key, record)) = self.lookup_accessor(accessor)? else {
+        let Some((key, _)) = self.lookup_accessor(accessor)? else {
             return Ok(false);
         };
-        self.remove(&key, &record)?;
+        {
+            let _guard = self.stripe(&key).lock().await;
+            let Some(record) = self.lookup_by_key(&key)? else {
+                return Ok(false);
+            };
+            self.remove(&key, &record)?;
+        }
         self.store.sync().await?;
         Ok(true)
     }

@@ -621,3 +621,107 @@ fn unwritable_audit_log_fails_requests_closed_before_they_act() {
     let server = Server::dev_on(&data, &[]);
     assert_eq!(server.get("secret/data/audited", Some(&token)).status, 404);
 }
+
+#[test]
+fn token_uses_and_lifetimes_hold_under_concurrency() {
+    let server = Server::dev();
+    let root = server.root().to_owned();
+    server.put("secret/data/x", Some(&root), r#"{"data":{"v":"1"}}"#);
+    // A one-use token, spent by 16 concurrent requests: exactly one succeeds.
+    let once = server.put("auth/token/create", Some(&root), r#"{"num_uses":1}"#);
+    let once = once.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = server.url("secret/data/x");
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let (url, token) = (url.clone(), once.clone());
+            std::thread::spawn(move || raw_call(&url, "GET", Some(&token), None).status)
+        })
+        .collect();
+    let ok = threads
+        .into_iter()
+        .map(|t| t.join().unwrap())
+        .filter(|s| *s == 200)
+        .count();
+    assert_eq!(ok, 1, "a one-use token was used {ok} times");
+
+    // Renewing never resurrects a revoked token.
+    let t = server.put("auth/token/create", Some(&root), r#"{"ttl":"10m"}"#);
+    let t_token = t.body["auth"]["client_token"].as_str().unwrap().to_owned();
+    let accessor = t.body["auth"]["accessor"].as_str().unwrap().to_owned();
+    let renew_url = server.url("auth/token/renew-self");
+    let renewers: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, token) = (renew_url.clone(), t_token.clone());
+            std::thread::spawn(move || {
+                raw_call(&url, "PUT", Some(&token), Some(b"{}".to_vec())).status
+            })
+        })
+        .collect();
+    server.put(
+        "auth/token/revoke-accessor",
+        Some(&root),
+        &json!({ "accessor": accessor }).to_string(),
+    );
+    for r in renewers {
+        r.join().unwrap();
+    }
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&t_token)).status,
+        403,
+        "revoked token came back"
+    );
+
+    // A child of a short-lived parent is capped by the parent, renewals included.
+    let doc = "[policies.minter]\nrules = [{ path = \"auth/token/create\", capabilities = [\"update\"] }]\n";
+    assert_eq!(server.put("sys/vaultctl/policy", Some(&root), &json!({"documents": [doc]}).to_string()).status, 200);
+    let parent = server.put(
+        "auth/token/create",
+        Some(&root),
+        r#"{"ttl":"2m","explicit_max_ttl":"2m","policies":["minter","p"]}"#,
+    );
+    let parent = parent.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let child = server.put(
+        "auth/token/create",
+        Some(&parent),
+        r#"{"ttl":"1h","policies":["p"]}"#,
+    );
+    assert_eq!(child.status, 200, "{}", child.raw);
+    let child_token = child.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let renewed = server.put(
+        "auth/token/renew-self",
+        Some(&child_token),
+        r#"{"increment":"24h"}"#,
+    );
+    assert!(
+        renewed.body["auth"]["lease_duration"].as_u64().unwrap() <= 120,
+        "{}",
+        renewed.raw
+    );
+    let me = server.get("auth/token/lookup-self", Some(&child_token));
+    assert!(
+        me.body["data"]["explicit_max_ttl"].as_u64().unwrap() <= 120,
+        "{}",
+        me.raw
+    );
+    // A use-limited parent cannot mint an unlimited child.
+    let limited = server.put(
+        "auth/token/create",
+        Some(&root),
+        r#"{"num_uses":3,"policies":["minter","p"]}"#,
+    );
+    let limited = limited.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = server.put("auth/token/create", Some(&limited), r#"{"policies":["p"]}"#);
+    assert_eq!(r.status, 400, "{}", r.raw);
+}

@@ -722,3 +722,28 @@ fn dev_token_and_exec_against_vaultd_dev() {
         out.stdout
     );
 }
+
+#[test]
+fn secrets_cannot_set_loader_or_interpreter_variables() {
+    let j = job();
+    let root = j.server.root().to_owned();
+    j.server.put(
+        "secret/data/prod/evil",
+        Some(&root),
+        r#"{"data":{"LD_PRELOAD":"/tmp/evil.so","OK_KEY":"fine-value"}}"#,
+    );
+    let out = j.run(
+        &[("VAULTCTL_TOKEN".to_owned(), root.clone())],
+        &["exec", "--secret", "prod/evil", "--", "true"],
+    );
+    assert_eq!(out.status, Some(1), "{out:?}");
+    assert!(out.stderr.contains("LD_PRELOAD"), "{}", out.stderr);
+    let tmp = tempfile::tempdir().unwrap();
+    let env = tmp.path().join("ok.env");
+    std::fs::write(&env, "OK_KEY=prod/evil#OK_KEY\n").unwrap();
+    let out = j.run(
+        &[("VAULTCTL_TOKEN".to_owned(), root)],
+        &["exec", "--env-file", env.to_str().unwrap(), "--", "true"],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+}

@@ -569,6 +569,8 @@ fn invalid_documents_change_nothing() {
         "[policies.p]\nrules = [{ path = \"secret/x\", capabilities = [\"fly\"] }]\n",
         "this is not toml",
         "[unknown]\nx = 1\n",
+        "[roles.x]\nissuer = \"ci\"\naudiences = [\"a\"]\nclaims = { repository_id = \"1\" }\npolicies = [\"root\"]\n",
+        "[roles.x]\nissuer = \"ci\"\naudiences = [\"a\"]\nclaims = { repository = \"*/*\" }\nglob_claims = [\"repository\"]\n",
     ];
     for doc in bad_docs {
         let r = s.server.put(

@@ -175,6 +175,14 @@ async fn login(app: &SharedApp, ctx: &mut Ctx, req: &Req, path: &str) -> Result<
         return Err(ApiError::BadRequest(format!("error validating token: {e}")));
     }
 
+    // Pipeline logins never yield root, whatever a document says (as Vault refuses too).
+    if role.policies.iter().any(|p| p == "root") {
+        ctx.audit_detail = Some("role grants root".into());
+        ctx.denial_code = Some("root_role");
+        return Err(ApiError::BadRequest(
+            "this role grants the root policy; pipeline logins cannot create root tokens".into(),
+        ));
+    }
     let mut token_policies: Vec<String> = role.policies.clone();
     token_policies.push("default".into());
     token_policies.sort();

@@ -326,7 +326,10 @@ pub async fn authenticate(
         ctx.audit_detail = Some("token unknown, expired or revoked".into());
         ApiError::InvalidToken
     })?;
-    app.tokens.spend_use(token.expose(), &record).await?;
+    if record.num_uses > 0 && !app.tokens.spend_use(token.expose()).await? {
+        ctx.audit_detail = Some("token has no uses left".into());
+        return Err(ApiError::InvalidToken);
+    }
     ctx.token_record = Some(record.clone());
     Ok(record)
 }

@@ -36,7 +36,7 @@ pub async fn handle(
             json!({"initialized": app.store.is_initialized()?}),
         )),
         ("init", Op::Write) => init(app, req).await,
-        ("unseal", Op::Write) => unseal(app, req).await,
+        ("unseal", Op::Write) => unseal(app, req, ctx.client).await,
         ("seal", Op::Write) => {
             authorize(app, ctx, req, "sys/seal", Capability::Sudo).await?;
             app.seal();
@@ -225,7 +225,11 @@ pub fn parse_unseal_key(text: &str) -> Option<SecretKey> {
     SecretKey::from_slice(&bytes)
 }
 
-async fn unseal(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
+async fn unseal(
+    app: &SharedApp,
+    req: &Req,
+    ctx_client: Option<std::net::SocketAddr>,
+) -> Result<Reply, ApiError> {
     let body: UnsealRequest = req.json()?;
     let _ = body.migrate;
     if !app.store.is_initialized()? {
@@ -248,8 +252,18 @@ async fn unseal(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
             ));
         }
     };
+    if let Some(client) = ctx_client
+        && !app.login_limiter.allow(client.ip())
+    {
+        return Err(ApiError::RateLimited);
+    }
+    // Argon2id takes a while and 64 MiB: one derivation at a time, off the async workers.
+    static KDF_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+    let _slot = KDF_SLOTS
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let store = app.store.clone();
-    // Argon2id takes a while and a lot of memory: keep it off the async workers.
     let result = tokio::task::spawn_blocking(move || store.unseal(credential))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -31,11 +31,16 @@ pub async fn handle(
             Ok(Reply::Data(lookup_json(&record, id.as_deref())))
         }
         ("renew-self", Op::Write) => {
-            let record = authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             let body: RenewBody = req.json()?;
             let token = req.token.as_ref().ok_or(ApiError::InvalidToken)?;
-            let renewed = renew(record, body.increment.as_ref())?;
-            app.tokens.update(token.expose(), &renewed).await?;
+            let renewed = app
+                .tokens
+                .modify(token.expose(), |record| {
+                    renew(record, body.increment.as_ref())
+                })
+                .await?
+                .ok_or(ApiError::InvalidToken)??;
             Ok(Reply::Auth(auth_json(&renewed, None)))
         }
         ("revoke-self", Op::Write) => {
@@ -167,22 +172,34 @@ async fn create(
     let ttl = duration_field(body.ttl.as_ref(), "ttl")?
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_TTL);
-    let explicit_max =
-        duration_field(body.explicit_max_ttl.as_ref(), "explicit_max_ttl")?.unwrap_or(0);
-    let ttl = ttl.min(MAX_TTL).min(if explicit_max > 0 {
-        explicit_max
-    } else {
-        u64::MAX
-    });
-    // A child never outlives its parent.
-    let ttl = match parent.expire_time {
-        Some(parent_expiry) => ttl.min(parent_expiry.saturating_sub(unix_now())),
-        None => ttl,
+    let now = unix_now();
+    // A child never outlives its parent, renewals included: its hard cap is the parent's.
+    let parent_cap = parent
+        .max_expire(Some(MAX_TTL))
+        .or(parent.expire_time)
+        .filter(|_| !parent.is_root());
+    let requested_max = duration_field(body.explicit_max_ttl.as_ref(), "explicit_max_ttl")?
+        .filter(|m| *m > 0)
+        .unwrap_or(MAX_TTL)
+        .min(MAX_TTL);
+    let explicit_max = match parent_cap {
+        Some(cap) => requested_max.min(cap.saturating_sub(now)),
+        None => requested_max,
     };
+    let ttl = ttl.min(explicit_max);
     if ttl == 0 {
         return Err(ApiError::BadRequest(
             "the parent token expires now; cannot create a child".into(),
         ));
+    }
+    // A use-limited parent cannot mint a child with more uses than it has left.
+    // (`parent` was read before this request spent one of its uses.)
+    let num_uses = body.num_uses.unwrap_or(0);
+    let parent_left = parent.num_uses.saturating_sub(1);
+    if parent.num_uses > 0 && (num_uses == 0 || num_uses > parent_left) {
+        return Err(ApiError::BadRequest(format!(
+            "num_uses must be between 1 and the parent's remaining uses ({parent_left})"
+        )));
     }
     let display_name = body.display_name.unwrap_or_else(|| "token".into());
     let Issued { token, record } = app
@@ -193,7 +210,7 @@ async fn create(
             display_name: format!("token-{}", display_name.trim_start_matches("token-")),
             ttl,
             explicit_max_ttl: explicit_max,
-            num_uses: body.num_uses.unwrap_or(0),
+            num_uses,
             path: "auth/token/create".into(),
             renewable: body.renewable.unwrap_or(true),
             role: None,
@@ -212,7 +229,7 @@ fn renew(mut record: TokenRecord, increment: Option<&Value>) -> Result<TokenReco
         .filter(|i| *i > 0)
         .unwrap_or(record.creation_ttl);
     let mut expiry = now + increment.min(record.creation_ttl.max(1));
-    if let Some(cap) = record.max_expire(None) {
+    if let Some(cap) = record.max_expire(Some(MAX_TTL)) {
         expiry = expiry.min(cap);
     }
     record.expire_time = Some(expiry.max(record.expire_time.unwrap_or(0)));

@@ -43,13 +43,20 @@ pub enum JwksError {
 pub struct VerifyingKey {
     pub key: DecodingKey,
     pub family: AlgorithmFamily,
+    /// The JWK's own `alg`, when it declares one: the token's must then be the same.
+    pub alg: Option<String>,
 }
 
 #[derive(Default)]
 pub(crate) struct KeySet {
     by_kid: HashMap<String, VerifyingKey>,
     all: Vec<VerifyingKey>,
+    fetched: Option<Instant>,
 }
+
+/// A key set older than this is refetched on next use (keeping it if the issuer is down), so
+/// a key the issuer withdrew stops verifying without a restart.
+pub const MAX_KEY_SET_AGE: Duration = Duration::from_secs(600);
 
 #[derive(Default)]
 struct Entry {
@@ -145,6 +152,15 @@ impl JwksCache {
         }
     }
 
+    fn stale(entry: &Entry) -> bool {
+        entry
+            .keys
+            .read()
+            .ok()
+            .and_then(|g| g.as_ref().and_then(|set| set.fetched))
+            .is_some_and(|t| t.elapsed() > MAX_KEY_SET_AGE)
+    }
+
     fn lookup(entry: &Entry, kid: Option<&str>) -> Option<Result<VerifyingKey, JwksError>> {
         let guard = entry.keys.read().ok()?;
         let set = guard.as_ref()?;
@@ -166,26 +182,32 @@ impl JwksCache {
         kid: Option<&str>,
     ) -> Result<VerifyingKey, JwksError> {
         let entry = self.entry(source);
-        if let Some(found) = Self::lookup(&entry, kid) {
+        if !Self::stale(&entry)
+            && let Some(found) = Self::lookup(&entry, kid)
+        {
             return found;
         }
         let mut last_attempt = entry.fetch.lock().await;
         // Someone else may have refreshed while we waited.
-        if let Some(found) = Self::lookup(&entry, kid) {
-            return found;
+        let cached = Self::lookup(&entry, kid);
+        if let Some(found) = &cached
+            && !Self::stale(&entry)
+        {
+            return found.clone();
         }
         let have_keys = entry.keys.read().map(|g| g.is_some()).unwrap_or(false);
         if last_attempt.is_some_and(|t| t.elapsed() < self.cooldown) {
-            return Err(if have_keys {
+            return cached.unwrap_or(Err(if have_keys {
                 JwksError::UnknownKid
             } else {
                 JwksError::Unavailable("last fetch failed; retrying after a cooldown".into())
-            });
+            }));
         }
         *last_attempt = Some(Instant::now());
         self.stats.fetches.inc();
         match self.fetch(source).await {
-            Ok(set) => {
+            Ok(mut set) => {
+                set.fetched = Some(Instant::now());
                 tracing::info!(source = ?source, keys = set.all.len(), "fetched issuer keys");
                 if let Ok(mut guard) = entry.keys.write() {
                     *guard = Some(Arc::new(set));
@@ -287,7 +309,8 @@ pub(crate) fn parse_jwks(text: &str) -> Result<KeySet, String> {
         if family == AlgorithmFamily::Hmac {
             continue;
         }
-        let verifying = VerifyingKey { key, family };
+        let alg = raw.get("alg").and_then(|a| a.as_str()).map(str::to_owned);
+        let verifying = VerifyingKey { key, family, alg };
         if let Some(kid) = &jwk.common.key_id {
             set.by_kid.insert(kid.clone(), verifying.clone());
         }

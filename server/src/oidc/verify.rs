@@ -171,6 +171,14 @@ pub async fn verify(
         .key(&issuer.source, kid)
         .await
         .map_err(LoginError::Keys)?;
+    // A key that names its algorithm verifies only that algorithm.
+    if key
+        .alg
+        .as_deref()
+        .is_some_and(|declared| declared != alg_name)
+    {
+        return Err(LoginError::Signature);
+    }
 
     let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[&issuer.issuer]);

@@ -2,6 +2,9 @@
 //! applied its write takes a ticket; it returns once a sync that *started after* its ticket
 //! has finished. At most one sync runs at a time, and it covers every ticket taken before it
 //! started — so under load one fsync acknowledges a whole batch of writes.
+//!
+//! The sync runs in its own task: a caller that goes away (a timed-out or disconnected
+//! request) never leaves the barrier stuck.
 
 use super::{Backend, StoreError};
 use std::sync::{Arc, Mutex};
@@ -15,12 +18,17 @@ struct State {
     running: bool,
 }
 
+/// The outcome of the last sync: the highest ticket known durable, and the range of tickets a
+/// failed sync leaves in doubt.
+#[derive(Clone, Default)]
+struct Progress {
+    durable: u64,
+    failed: Option<(u64, String)>,
+}
+
 pub struct GroupCommit {
     state: Mutex<State>,
-    /// The highest ticket known to be durable.
-    durable: watch::Sender<u64>,
-    /// Set when the last sync failed: every waiter it covered gets the error.
-    failed: watch::Sender<Option<String>>,
+    progress: watch::Sender<Progress>,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -33,26 +41,33 @@ impl Default for GroupCommit {
     fn default() -> Self {
         Self {
             state: Mutex::new(State::default()),
-            durable: watch::channel(0).0,
-            failed: watch::channel(None).0,
+            progress: watch::channel(Progress::default()).0,
         }
     }
 }
 
 impl GroupCommit {
     /// Returns once every write applied before this call is durable.
-    pub async fn sync(&self, backend: &Arc<dyn Backend>) -> Result<(), StoreError> {
+    pub async fn sync(self: &Arc<Self>, backend: &Arc<dyn Backend>) -> Result<(), StoreError> {
         let ticket = {
             let mut state = self.lock();
             state.issued += 1;
             state.issued
         };
-        let mut durable = self.durable.subscribe();
+        let mut progress = self.progress.subscribe();
         loop {
-            if *durable.borrow_and_update() >= ticket {
-                return Ok(());
+            {
+                let now = progress.borrow_and_update();
+                if now.durable >= ticket {
+                    return Ok(());
+                }
+                if let Some((covered, error)) = &now.failed
+                    && *covered >= ticket
+                {
+                    return Err(StoreError::Backend(error.clone()));
+                }
             }
-            let target = {
+            let start = {
                 let mut state = self.lock();
                 if state.running {
                     None
@@ -61,38 +76,26 @@ impl GroupCommit {
                     Some(state.issued)
                 }
             };
-            match target {
-                Some(target) => {
-                    let backend = backend.clone();
+            if let Some(target) = start {
+                let this = self.clone();
+                let backend = backend.clone();
+                tokio::spawn(async move {
                     let result = tokio::task::spawn_blocking(move || backend.sync())
                         .await
                         .map_err(|e| StoreError::Backend(e.to_string()))
                         .and_then(|r| r);
-                    self.lock().running = false;
-                    match result {
+                    this.lock().running = false;
+                    this.progress.send_modify(|p| match result {
                         Ok(()) => {
-                            self.failed.send_replace(None);
-                            self.durable.send_modify(|d| *d = (*d).max(target));
+                            p.durable = p.durable.max(target);
+                            p.failed = None;
                         }
-                        Err(e) => {
-                            self.failed.send_replace(Some(e.to_string()));
-                            // Wake the others so one of them retries.
-                            self.durable.send_modify(|_| {});
-                            return Err(e);
-                        }
-                    }
-                }
-                None => {
-                    if durable.changed().await.is_err() {
-                        return Err(StoreError::Backend("group commit closed".into()));
-                    }
-                    if let Some(e) = self.failed.borrow().clone()
-                        && *durable.borrow() < ticket
-                        && !self.lock().running
-                    {
-                        return Err(StoreError::Backend(e));
-                    }
-                }
+                        Err(e) => p.failed = Some((target, e.to_string())),
+                    });
+                });
+            }
+            if progress.changed().await.is_err() {
+                return Err(StoreError::Backend("group commit closed".into()));
             }
         }
     }
