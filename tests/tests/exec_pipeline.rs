@@ -747,3 +747,41 @@ fn secrets_cannot_set_loader_or_interpreter_variables() {
     );
     assert_eq!(out.status, Some(0), "{out:?}");
 }
+
+#[test]
+fn on_a_terminal_the_child_gets_a_tty_and_output_is_still_masked() {
+    let j = job();
+    let root = j.server.root().to_owned();
+    let inner = format!(
+        "{} exec --secret prod/app -- sh -c '[ -t 1 ] && echo child-sees-a-tty; echo \"key=$API_KEY\"'",
+        binary("vaultctl").display()
+    );
+    // `script` gives vaultctl a terminal for stdout, as an interactive shell would.
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env("VAULTCTL_ADDR", &j.server.addr)
+        .env("VAULTCTL_TOKEN", &root);
+    let out = run_with_stdin(cmd, b"");
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert!(out.stdout.contains("child-sees-a-tty"), "{}", out.stdout);
+    assert!(out.stdout.contains("key=***"), "{}", out.stdout);
+    assert!(!out.stdout.contains(API_KEY));
+    // Through pipes (CI), the child sees a pipe.
+    let piped = j.run(
+        &[("VAULTCTL_TOKEN".to_owned(), root)],
+        &[
+            "exec",
+            "--secret",
+            "prod/app",
+            "--",
+            "sh",
+            "-c",
+            "[ -t 1 ] && echo child-sees-a-tty; true",
+        ],
+    );
+    assert!(
+        !piped.stdout.contains("child-sees-a-tty"),
+        "{}",
+        piped.stdout
+    );
+}

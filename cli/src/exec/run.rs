@@ -3,6 +3,7 @@
 //! the child's exit status returned as vaultctl's own (128 + N for death by signal N).
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
@@ -65,6 +66,34 @@ fn spawn_error(program: &OsString, error: &io::Error) -> Error {
     Error::failed(format!("starting {name}"), why, fix)
 }
 
+/// A pseudo-terminal pair sized like our own terminal: (master, slave).
+fn open_pty() -> Option<(std::fs::File, std::fs::File)> {
+    let size = terminal_size::terminal_size().map(|(w, h)| nix::pty::Winsize {
+        ws_row: h.0,
+        ws_col: w.0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    });
+    let pair = nix::pty::openpty(size.as_ref(), None).ok()?;
+    Some((
+        std::fs::File::from(pair.master),
+        std::fs::File::from(pair.slave),
+    ))
+}
+
+/// The master side of the child's terminal. Linux reports the end of the child's output as
+/// EIO once every slave descriptor is closed: that is end of file here.
+struct PtyReader(std::fs::File);
+
+impl Read for PtyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.0.read(buf) {
+            Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => Ok(0),
+            other => other,
+        }
+    }
+}
+
 fn duplicate(stream: &impl AsFd) -> Result<std::fs::File, Error> {
     stream
         .as_fd()
@@ -96,10 +125,29 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
     for (name, value) in &spec.add {
         command.env(name, value.expose());
     }
-    command
-        .stdin(Stdio::inherit())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.stdin(Stdio::inherit()).stderr(Stdio::piped());
+    // On a terminal, the child's stdout is a pseudo-terminal (so colours and progress bars
+    // survive) whose output still goes through the masker; in CI (pipes) a plain pipe.
+    let pty = if io::stdout().is_terminal() {
+        open_pty()
+    } else {
+        None
+    };
+    match &pty {
+        Some((_, slave)) => {
+            let slave = slave.try_clone().map_err(|e| {
+                Error::failed(
+                    "setting up a terminal",
+                    e.to_string(),
+                    "run with stdout redirected",
+                )
+            })?;
+            command.stdout(Stdio::from(slave));
+        }
+        None => {
+            command.stdout(Stdio::piped());
+        }
+    }
 
     // Install handlers before the child exists so no signal slips through unforwarded.
     let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
@@ -111,6 +159,9 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
     })?;
     let handle = signals.handle();
     let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
+    // The Command holds copies of the child's descriptors (the terminal's slave end): close
+    // them, or the output streams never end.
+    drop(command);
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
 
     let forwarder = std::thread::spawn(move || {
@@ -126,7 +177,18 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
         }
     });
 
-    let stdout = child.stdout.take();
+    // Our copy of the slave end must go, or the master never sees the child's end of output.
+    let pty_master = pty.map(|(master, slave)| {
+        drop(slave);
+        master
+    });
+    let stdout: Option<Box<dyn Read + Send>> = match pty_master {
+        Some(master) => Some(Box::new(PtyReader(master))),
+        None => child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    };
     let stderr = child.stderr.take();
     let out_masks = spec.masks.clone();
     let err_masks = spec.masks;
