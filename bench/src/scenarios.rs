@@ -64,16 +64,7 @@ pub fn http(quick: bool) -> Vec<Row> {
         "[issuers.ci]\nissuer = \"{}\"\n[roles.bench]\nissuer = \"ci\"\naudiences = [\"bench\"]\nclaims = {{ repository_id = \"74\", ref = \"refs/heads/main\" }}\npolicies = [\"read\"]\n[policies.read]\nrules = [{{ path = \"secret/data/bench/*\", capabilities = [\"read\"] }}]\n",
         issuer.url
     );
-    assert_eq!(
-        server
-            .put(
-                "sys/vaultctl/policy",
-                Some(&root),
-                &json!({"documents": [doc]}).to_string()
-            )
-            .status,
-        200
-    );
+    server.apply_policy(&doc);
     server.put(
         "secret/data/bench/app",
         Some(&root),

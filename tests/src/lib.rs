@@ -273,6 +273,13 @@ impl Server {
         self.call("PUT", path, token, Some(body))
     }
 
+    /// Applies a policy document with the root token; panics unless it is accepted.
+    pub fn apply_policy(&self, document: &str) {
+        let body = serde_json::json!({ "documents": [document] }).to_string();
+        let r = self.put("sys/vaultctl/policy", Some(self.root()), &body);
+        assert_eq!(r.status, 200, "policy document refused: {}", r.raw);
+    }
+
     /// Runs `vaultctl` against this server with the given token, stdin and arguments.
     pub fn vaultctl(&self, token: Option<&str>, stdin: &[u8], args: &[&str]) -> Output {
         let mut cmd = Command::new(binary("vaultctl"));

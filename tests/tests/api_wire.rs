@@ -676,16 +676,7 @@ fn token_uses_and_lifetimes_hold_under_concurrency() {
 
     // A child of a short-lived parent is capped by the parent, renewals included.
     let doc = "[policies.minter]\nrules = [{ path = \"auth/token/create\", capabilities = [\"update\"] }]\n";
-    assert_eq!(
-        server
-            .put(
-                "sys/vaultctl/policy",
-                Some(&root),
-                &json!({"documents": [doc]}).to_string()
-            )
-            .status,
-        200
-    );
+    server.apply_policy(doc);
     let parent = server.put(
         "auth/token/create",
         Some(&root),

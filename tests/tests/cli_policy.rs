@@ -179,21 +179,11 @@ fn check_apply_list_show_test_delete() {
 fn token_lookup_shows_login_claims() {
     let issuer = TestIssuer::start();
     let server = Server::dev();
-    let root = server.root().to_owned();
     let doc = format!(
         "[issuers.ci]\nissuer = \"{}\"\n[roles.gh]\nissuer = \"ci\"\naudiences = [\"a\"]\nclaims = {{ repository_id = \"74\" }}\npolicies = []\n",
         issuer.url
     );
-    assert_eq!(
-        server
-            .put(
-                "sys/vaultctl/policy",
-                Some(&root),
-                &json!({"documents": [doc]}).to_string()
-            )
-            .status,
-        200
-    );
+    server.apply_policy(&doc);
     let jwt = issuer.sign("rsa1", &issuer.github_claims("a", "acme/api", "74"));
     let login = server.put(
         "auth/jwt/login",

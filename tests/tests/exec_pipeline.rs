@@ -110,6 +110,17 @@ impl Job {
     }
 }
 
+/// Reads `stream` until `needle` has appeared, failing if the stream ends first.
+fn read_until(stream: &mut impl std::io::Read, needle: &str) {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains(needle) {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended before {needle:?} appeared");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
 /// A script that prints its secrets in every way a careless deploy script might.
 const LEAKY_SCRIPT: &str = r#"
 import base64, json, os, sys, time, urllib.parse, shlex
@@ -344,14 +355,7 @@ fn exit_codes_and_signals_pass_through() {
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("ready") {
-        use std::io::Read;
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "child ended early");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut stdout, "ready");
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -385,14 +389,7 @@ fn partial_lines_are_not_held_back() {
     let started = std::time::Instant::now();
     let mut child = cmd.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("progress: 50%") {
-        use std::io::Read;
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "stream ended before the partial line");
-        seen.extend_from_slice(&buf[..n]);
-    }
+    read_until(&mut stdout, "progress: 50%");
     // The partial line arrived while the child was still sleeping.
     assert!(
         child.try_wait().unwrap().is_none(),

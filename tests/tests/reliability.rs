@@ -146,16 +146,7 @@ fn sixty_four_clients_mixing_logins_reads_and_writes() {
         "[issuers.ci]\nissuer = \"{}\"\n[roles.load]\nissuer = \"ci\"\naudiences = [\"load\"]\nclaims = {{ repository_id = \"74\" }}\npolicies = [\"rw\"]\n[policies.rw]\nrules = [{{ path = \"secret/data/load/*\", capabilities = [\"create\", \"read\", \"update\"] }}]\n",
         issuer.url
     );
-    assert_eq!(
-        server
-            .put(
-                "sys/vaultctl/policy",
-                Some(&root),
-                &json!({"documents": [doc]}).to_string()
-            )
-            .status,
-        200
-    );
+    server.apply_policy(&doc);
     let rss_before = rss_kib(server.pid());
     let deadline = Instant::now() + Duration::from_secs(4);
     let errors: Arc<Mutex<Vec<String>>> = Arc::default();
