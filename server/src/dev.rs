@@ -46,6 +46,15 @@ pub async fn bootstrap(
 ) -> Result<Zeroizing<String>, String> {
     let key_path = data_dir.join(UNSEAL_KEY_FILE);
     let token_path = data_dir.join(ROOT_TOKEN_FILE);
+    if let Some(token) = &root_token
+        && token.starts_with(crate::tokens::TOKEN_PREFIX)
+        && !crate::tokens::well_formed(token)
+    {
+        return Err(format!(
+            "--root-token must not start with {} unless it is a real token (the checksum would fail)",
+            crate::tokens::TOKEN_PREFIX
+        ));
+    }
     let initialized = app.store.is_initialized().map_err(|e| e.to_string())?;
     if !initialized {
         let (output, token) = crate::bootstrap::initialize(app, None, root_token)

@@ -291,17 +291,6 @@ impl PolicyStore {
     }
 }
 
-fn to_policy_capability(capability: Capability) -> policies::Capability {
-    match capability {
-        Capability::Create => policies::Capability::Create,
-        Capability::Read => policies::Capability::Read,
-        Capability::Update => policies::Capability::Update,
-        Capability::Delete => policies::Capability::Delete,
-        Capability::List => policies::Capability::List,
-        Capability::Sudo => policies::Capability::Sudo,
-    }
-}
-
 /// Authorises against the document in force. `root` always passes; a store failure denies.
 #[derive(Debug)]
 pub struct PolicyAuthorizer(pub Arc<PolicyStore>);
@@ -312,9 +301,7 @@ impl Authorizer for PolicyAuthorizer {
             return true;
         }
         match self.0.current() {
-            Ok(snapshot) => snapshot
-                .acl(token_policies)
-                .allows(path, to_policy_capability(capability)),
+            Ok(snapshot) => snapshot.acl(token_policies).allows(path, capability),
             Err(_) => false,
         }
     }

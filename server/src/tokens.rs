@@ -252,6 +252,11 @@ impl TokenStore {
         if token.is_empty() || token.len() > 512 {
             return Ok(None);
         }
+        // Anything shaped like a minted token must carry a valid checksum: typos and
+        // truncations are refused without touching the store.
+        if token.starts_with(TOKEN_PREFIX) && !well_formed(token) {
+            return Ok(None);
+        }
         let key = self.token_key(token)?;
         self.lookup_by_key(&key)
     }

@@ -448,6 +448,14 @@ fn tokens_missing_wrong_expired_and_policy_limited() {
     assert_eq!(auth["policies"], json!(["default", "nothing"]));
     assert_eq!(auth["token_type"], "service");
     assert!(auth["lease_duration"].as_u64().unwrap() <= 600);
+    // The same token with its checksum broken is refused.
+    let mut typo = child_token.to_owned();
+    let last = typo.pop().unwrap();
+    typo.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(
+        server.get("auth/token/lookup-self", Some(&typo)).errors(),
+        vec!["permission denied", "invalid token"]
+    );
     let denied = server.get("secret/data/x", Some(child_token));
     assert_eq!(denied.status, 403);
     assert_eq!(denied.errors(), vec!["permission denied"]);

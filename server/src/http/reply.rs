@@ -7,17 +7,23 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Value, json};
 
-pub fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = Response::new(Body::from(bytes));
+/// A response with a body of the given type; every response is `Cache-Control: no-store`.
+fn body_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+pub fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    body_response(status, "application/json", bytes)
 }
 
 pub fn no_content() -> Response {
@@ -83,16 +89,11 @@ impl Reply {
                 &envelope(request_id, data, Value::Null),
             ),
             Reply::NoContent => no_content(),
-            Reply::Text(text) => {
-                let mut response = Response::new(Body::from(text));
-                let headers = response.headers_mut();
-                headers.insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-                );
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                response
-            }
+            Reply::Text(text) => body_response(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                text,
+            ),
         }
     }
 }
