@@ -100,6 +100,18 @@ impl Document {
         }
         for (name, role) in &self.roles {
             check_name("roles", name)?;
+            // Login looks a role up by its lowercased name, as Vault does; a name with an
+            // uppercase letter could never be reached.
+            if name.chars().any(|c| c.is_ascii_uppercase()) {
+                return Err(PolicyError::InvalidName {
+                    table: "roles",
+                    name: name.clone(),
+                    reason: format!(
+                        "role names are lowercase (logins match them case-insensitively); use `{}`",
+                        name.to_ascii_lowercase()
+                    ),
+                });
+            }
             role.check(name)?;
         }
         for (name, policy) in &self.policies {
@@ -335,6 +347,17 @@ rules = [{ path = "secret/data/app2", capabilities = ["list"] }]
             "a".repeat(65)
         );
         assert!(parse_document(&long).is_err());
+    }
+
+    #[test]
+    fn role_names_with_uppercase_letters_are_refused_since_login_lowercases() {
+        let text = ROLE_AND_POLICY.replace("[roles.deploy]", "[roles.Deploy-Prod]");
+        let err = parse_document(&text).expect_err("uppercase").to_string();
+        assert!(err.contains("lowercase"), "{err}");
+        assert!(err.contains("`deploy-prod`"), "{err}");
+        // Policies and issuers are looked up exactly, so case is theirs to choose.
+        let text = ROLE_AND_POLICY.replace("app-read", "App-Read");
+        assert!(parse_document(&text).is_ok());
     }
 
     #[test]

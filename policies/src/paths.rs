@@ -293,9 +293,11 @@ impl Acl {
 
     /// Whether `capability` is allowed on `path`.
     ///
-    /// For [`Capability::List`] this follows Vault's listing rules: a path ending in `/` is also
-    /// looked up without it, so a rule for `secret/metadata/app` allows listing
-    /// `secret/metadata/app/`.
+    /// For [`Capability::List`] this follows Vault's listing rules: a list request is checked on
+    /// the folder with its trailing `/`; an exact rule for the folder without it (as
+    /// `secret/metadata/app`) also allows listing `secret/metadata/app/`, while wildcard rules
+    /// are matched against the path with its slash, so `secret/metadata/app/*` grants the list
+    /// and a deny there wins over a broader `secret/metadata/*`.
     pub fn allows(&self, path: &str, capability: Capability) -> bool {
         self.lookup(path, capability == Capability::List)
             .allows(capability)
@@ -318,12 +320,12 @@ impl Acl {
             return CapabilitySet::ALL;
         }
         let path = path.trim_start_matches('/');
+        // Vault's `AllowOperation`: an exact rule for the path; for a list of `folder/`, an
+        // exact rule for `folder`; then the most specific wildcard rule for the path as sent
+        // (slash included, so `folder/*` rules, deny among them, decide a list of `folder/`).
         let found = self.exact.get(path).copied().or_else(|| {
             let trimmed = path.strip_suffix('/').filter(|_| list)?;
-            self.exact
-                .get(trimmed)
-                .copied()
-                .or_else(|| self.best_wildcard(trimmed))
+            self.exact.get(trimmed).copied()
         });
         let capabilities = found
             .or_else(|| self.best_wildcard(path))
@@ -357,6 +359,26 @@ mod tests {
 
     fn acl(rules: Vec<Rule>) -> Acl {
         Acl::from_policies([&Policy::new(rules)])
+    }
+
+    #[test]
+    fn list_of_a_folder_is_decided_by_its_folder_rules_as_in_vault() {
+        let acl = acl(vec![
+            rule("secret/metadata/*", &[Capability::List]),
+            rule("secret/metadata/private/*", &[Capability::Deny]),
+            rule("secret/metadata/team/*", &[Capability::List]),
+            rule("secret/metadata/app", &[Capability::List]),
+        ]);
+        assert!(!acl.allows("secret/metadata/private/", Capability::List));
+        assert!(acl.allows("secret/metadata/team/", Capability::List));
+        assert!(acl.allows("secret/metadata/public/", Capability::List));
+        // An exact rule on the folder's name also grants its list.
+        assert!(acl.allows("secret/metadata/app/", Capability::List));
+        let only_folder =
+            super::tests::acl(vec![rule("secret/metadata/team/*", &[Capability::List])]);
+        assert!(only_folder.allows("secret/metadata/team/", Capability::List));
+        assert!(!only_folder.allows("secret/metadata/team", Capability::List));
+        assert!(!only_folder.allows("secret/metadata/", Capability::List));
     }
 
     #[test]

@@ -15,7 +15,8 @@ pub async fn initialize(
 ) -> Result<Option<(InitOutput, Token)>, ApiError> {
     let mut root_token = None;
     let output = app.store.initialize(passphrase, |_, keyring| {
-        let (issued, writes) = TokenStore::prepare(keyring, root_token_params(), fixed_root_token)?;
+        let (issued, writes) =
+            TokenStore::prepare(keyring, root_token_params(), fixed_root_token, None)?;
         root_token = Some(issued.token);
         writes
             .into_iter()

@@ -20,6 +20,13 @@ pub fn rfc3339_from_unix(secs: u64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix seconds of an RFC 3339 timestamp.
+pub fn unix_from_rfc3339(text: &str) -> Option<u64> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
+}
+
 fn rfc3339(t: time::OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -93,3 +93,23 @@ impl From<crate::kv::KvError> for ApiError {
         }
     }
 }
+
+impl From<crate::login::LoginDenied> for ApiError {
+    fn from(denied: crate::login::LoginDenied) -> Self {
+        if denied.rate_limited {
+            ApiError::RateLimited
+        } else {
+            ApiError::BadRequest(denied.message)
+        }
+    }
+}
+
+impl From<crate::login::LoginError> for ApiError {
+    fn from(e: crate::login::LoginError) -> Self {
+        match e {
+            crate::login::LoginError::Denied(denied) => denied.into(),
+            crate::login::LoginError::Store(store) => store.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

@@ -31,8 +31,21 @@ pub enum KvError {
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct VersionMeta {
     pub created_time: String,
+    /// When the version is (or was) soft-deleted: set by a delete, or at write time to
+    /// `created_time + delete_version_after`, so it may lie in the future.
     pub deletion_time: String,
     pub destroyed: bool,
+}
+
+impl VersionMeta {
+    /// Whether the version reads as deleted at `now` (Unix seconds).
+    pub fn is_deleted(&self, now: u64) -> bool {
+        if self.deletion_time.is_empty() {
+            return false;
+        }
+        // An unparsable time fails closed: the version reads as deleted.
+        crate::clock::unix_from_rfc3339(&self.deletion_time).is_none_or(|t| t <= now)
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -49,6 +62,14 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// `delete_version_after` in seconds (stored as `"<secs>s"`); 0 = off.
+    fn delete_version_after_secs(&self) -> u64 {
+        self.delete_version_after
+            .strip_suffix('s')
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn to_json(&self) -> Value {
         let versions: Map<String, Value> = self
             .versions
@@ -152,7 +173,7 @@ impl Kv {
             Some(v) => v,
         };
         let vmeta = meta.versions.get(&version).ok_or(KvError::NotFound)?;
-        if vmeta.destroyed || !vmeta.deletion_time.is_empty() {
+        if vmeta.destroyed || vmeta.is_deleted(crate::clock::unix_now()) {
             return Ok(ReadOutcome::Gone(
                 json!({"data": null, "metadata": meta.version_json(version)}),
             ));
@@ -194,10 +215,15 @@ impl Kv {
         let version = meta.current_version + 1;
         meta.current_version = version;
         meta.updated_time = now.to_owned();
+        let deletion_time = match meta.delete_version_after_secs() {
+            0 => String::new(),
+            secs => crate::clock::rfc3339_from_unix(crate::clock::unix_now().saturating_add(secs)),
+        };
         meta.versions.insert(
             version,
             VersionMeta {
                 created_time: now.to_owned(),
+                deletion_time,
                 ..Default::default()
             },
         );
@@ -316,10 +342,11 @@ impl Kv {
         self.modify(path, |meta, _| {
             let targets = versions.unwrap_or_else(|| vec![meta.current_version]);
             let now = rfc3339_now();
+            let now_secs = crate::clock::unix_now();
             for v in targets {
                 if let Some(vm) = meta.versions.get_mut(&v)
                     && !vm.destroyed
-                    && vm.deletion_time.is_empty()
+                    && !vm.is_deleted(now_secs)
                 {
                     vm.deletion_time = now.clone();
                 }

@@ -23,6 +23,7 @@ pub mod dev;
 pub mod error;
 pub mod http;
 pub mod kv;
+pub mod login;
 pub mod metrics;
 pub mod oidc;
 pub mod policy_store;
@@ -146,7 +147,7 @@ pub fn spawn_sweeper(app: SharedApp) {
                 Ok(n) => tracing::info!(removed = n, "swept expired tokens"),
                 Err(e) => tracing::warn!(error = %e, "token sweep failed"),
             }
-            if let Err(e) = http::auth_jwt::sweep_jti(&app) {
+            if let Err(e) = login::sweep_jti(&app) {
                 tracing::warn!(error = %e, "jti sweep failed");
             }
         }

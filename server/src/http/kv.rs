@@ -19,7 +19,19 @@ pub async fn handle(
     path: &str,
 ) -> Result<Reply, ApiError> {
     let (kind, secret) = path.split_once('/').unwrap_or((path, ""));
-    let acl_path = format!("secret/{path}");
+    // As Vault does: a list is authorised on the folder with its trailing slash (so
+    // `secret/metadata/team/*` grants `LIST secret/metadata/team/`, and a deny on
+    // `secret/metadata/private/*` holds there); any other operation keeps the slash it was
+    // sent with, so `data/x/` names an (invalid) secret `x/`, never `x`.
+    let slashed;
+    let (acl_path, secret) = if req.op == Op::List {
+        (format!("secret/{path}/"), secret)
+    } else if req.trailing_slash {
+        slashed = format!("{secret}/");
+        (format!("secret/{path}/"), slashed.as_str())
+    } else {
+        (format!("secret/{path}"), secret)
+    };
     match (kind, req.op) {
         ("metadata", Op::List) => {
             authorize(app, ctx, req, &acl_path, Capability::List).await?;
@@ -29,7 +41,9 @@ pub async fn handle(
             }
             Ok(Reply::Data(json!({ "keys": keys })))
         }
-        (_, _) if secret.is_empty() => Err(ApiError::UnsupportedPath(INVALID_KV_PATH.into())),
+        (_, _) if secret.is_empty() || secret == "/" => {
+            Err(ApiError::UnsupportedPath(INVALID_KV_PATH.into()))
+        }
         ("data", Op::Read) => {
             authorize(app, ctx, req, &acl_path, Capability::Read).await?;
             let version = match req.query.get("version") {

@@ -13,7 +13,7 @@ pub mod token;
 use crate::authz::Capability;
 use crate::error::ApiError;
 use crate::state::SharedApp;
-use crate::tokens::{Token, TokenRecord};
+use crate::tokens::{PresentedToken, PresentedTokenError, TokenRecord};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -43,11 +43,16 @@ pub enum Op {
 #[derive(Debug)]
 pub struct Req {
     pub op: Op,
-    /// Path after `/v1/`, percent-decoded, without a trailing `/` (except the list marker).
+    /// Path after `/v1/`, percent-decoded, without a trailing `/` (see `trailing_slash`).
     pub path: String,
+    /// Whether the request path ended in `/`. Routing ignores it; the ACL and the KV engine
+    /// do not (a list is checked on `folder/`, and `data/x/` is not `data/x`).
+    pub trailing_slash: bool,
     pub query: HashMap<String, String>,
     pub body: Bytes,
-    pub token: Option<Token>,
+    /// The token from `X-Vault-Token` or `Authorization: Bearer`, parsed once; a malformed
+    /// one is kept as its error so the request fails as `invalid token`, never anonymous.
+    pub token: Option<Result<PresentedToken, PresentedTokenError>>,
 }
 
 impl Req {
@@ -189,15 +194,19 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
     }
 }
 
-fn token_from_headers(headers: &HeaderMap) -> Option<Token> {
-    if let Some(v) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(Token::new(v.trim().to_owned()));
-    }
-    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, value) = auth.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| Token::new(value.trim().to_owned()))
+fn token_from_headers(headers: &HeaderMap) -> Option<Result<PresentedToken, PresentedTokenError>> {
+    let raw = match headers.get("x-vault-token") {
+        Some(v) => v.to_str().ok().unwrap_or("\u{0}"),
+        None => {
+            let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+            let (scheme, value) = auth.split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            value
+        }
+    };
+    Some(raw.trim().parse())
 }
 
 fn percent_decode(path: &str) -> Result<String, ApiError> {
@@ -269,7 +278,17 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
         return Err(ApiError::UnsupportedPath("unsupported path".into()));
     };
     let query = parse_query(parts.uri.query())?;
-    let list_flag = query.get("list").is_some_and(|v| v == "true" || v == "1");
+    // Vault parses `?list=` with Go's `strconv.ParseBool`; an empty value is no flag.
+    let list_flag = match query.get("list").map(String::as_str) {
+        None | Some("") => false,
+        Some("1" | "t" | "T" | "TRUE" | "true" | "True") => true,
+        Some("0" | "f" | "F" | "FALSE" | "false" | "False") => false,
+        Some(_) => {
+            return Err(ApiError::BadRequest(
+                "invalid value for \"list\": expected a boolean such as true or false".into(),
+            ));
+        }
+    };
     let op = match parts.method {
         Method::GET if list_flag => Op::List,
         Method::GET => Op::Read,
@@ -284,6 +303,7 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     let req = Req {
         op,
         path: decoded.trim_end_matches('/').to_owned(),
+        trailing_slash: decoded.ends_with('/'),
         query,
         body,
         token: token_from_headers(&parts.headers),
@@ -309,6 +329,14 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     )))
 }
 
+/// The request's token, once [`authenticate`] has accepted it.
+pub fn presented(req: &Req) -> Result<&PresentedToken, ApiError> {
+    match &req.token {
+        Some(Ok(token)) => Ok(token),
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
 /// Resolves the request's token; spends a use of limited-use tokens.
 pub async fn authenticate(
     app: &SharedApp,
@@ -318,15 +346,22 @@ pub async fn authenticate(
     if app.store.is_sealed() {
         return Err(ApiError::Sealed);
     }
-    let token = req.token.as_ref().ok_or_else(|| {
-        ctx.audit_detail = Some("no token presented".into());
-        ApiError::InvalidToken
-    })?;
-    let record = app.tokens.lookup(token.expose())?.ok_or_else(|| {
+    let token = match &req.token {
+        Some(Ok(token)) => token,
+        Some(Err(e)) => {
+            ctx.audit_detail = Some(format!("malformed token: {e}"));
+            return Err(ApiError::InvalidToken);
+        }
+        None => {
+            ctx.audit_detail = Some("no token presented".into());
+            return Err(ApiError::InvalidToken);
+        }
+    };
+    let record = app.tokens.lookup(token)?.ok_or_else(|| {
         ctx.audit_detail = Some("token unknown, expired or revoked".into());
         ApiError::InvalidToken
     })?;
-    if record.num_uses > 0 && !app.tokens.spend_use(token.expose()).await? {
+    if record.num_uses > 0 && !app.tokens.spend_use(token).await? {
         ctx.audit_detail = Some("token has no uses left".into());
         return Err(ApiError::InvalidToken);
     }

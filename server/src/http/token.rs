@@ -1,12 +1,12 @@
 //! `auth/token/*`: create, lookup, renew and revoke, with Vault's shapes.
 
 use super::reply::Reply;
-use super::{Ctx, Op, Req, authenticate, authorize};
+use super::{Ctx, Op, Req, authenticate, authorize, presented};
 use crate::authz::Capability;
 use crate::clock::{parse_duration, rfc3339_from_unix, unix_now};
 use crate::error::ApiError;
 use crate::state::SharedApp;
-use crate::tokens::{Issued, NewToken, TokenRecord};
+use crate::tokens::{Issued, NewToken, PresentedToken, TokenRecord};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -27,17 +27,27 @@ pub async fn handle(
     match (path, req.op) {
         ("lookup-self", Op::Read | Op::Write) => {
             let record = authorize(app, ctx, req, &acl_path, Capability::Read).await?;
-            let id = req.token.as_ref().map(|t| t.expose().to_owned());
-            Ok(Reply::Data(lookup_json(&record, id.as_deref())))
+            let id = presented(req)?.expose();
+            Ok(Reply::Data(lookup_json(&record, Some(id))))
         }
         ("renew-self", Op::Write) => {
-            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            let record = authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             let body: RenewBody = req.json()?;
-            let token = req.token.as_ref().ok_or(ApiError::InvalidToken)?;
+            // A child never outlives its parent: renewals stop at the parent's expiry.
+            let parent_expiry = match record.parent {
+                None => None,
+                Some(_) => {
+                    let parent = app.tokens.parent_of(&record)?.ok_or_else(|| {
+                        ctx.audit_detail = Some("parent token is gone".into());
+                        ApiError::InvalidToken
+                    })?;
+                    parent.expire_time
+                }
+            };
             let renewed = app
                 .tokens
-                .modify(token.expose(), |record| {
-                    renew(record, body.increment.as_ref())
+                .modify(presented(req)?, |record| {
+                    renew(record, body.increment.as_ref(), parent_expiry)
                 })
                 .await?
                 .ok_or(ApiError::InvalidToken)??;
@@ -45,20 +55,20 @@ pub async fn handle(
         }
         ("revoke-self", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            if let Some(token) = &req.token {
-                app.tokens.revoke(token.expose()).await?;
-            }
+            app.tokens.revoke(presented(req)?).await?;
             Ok(Reply::NoContent)
         }
-        ("create" | "create-orphan", Op::Write) => create(app, ctx, req, &acl_path).await,
+        ("create" | "create-orphan", Op::Write) => {
+            create(app, ctx, req, &acl_path, path == "create-orphan").await
+        }
         ("lookup", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            let body: TokenBody = req.json()?;
+            let token = body_token(req)?;
             let record = app
                 .tokens
-                .lookup(&body.token)?
+                .lookup(&token)?
                 .ok_or(ApiError::BadRequest("bad token".into()))?;
-            Ok(Reply::Data(lookup_json(&record, Some(&body.token))))
+            Ok(Reply::Data(lookup_json(&record, Some(token.expose()))))
         }
         ("lookup-accessor", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
@@ -71,8 +81,14 @@ pub async fn handle(
         }
         ("revoke", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            let body: TokenBody = req.json()?;
-            app.tokens.revoke(&body.token).await?;
+            app.tokens.revoke(&body_token(req)?).await?;
+            Ok(Reply::NoContent)
+        }
+        ("revoke-orphan", Op::Write) => {
+            // As in Vault: a root-protected path, so sudo on top of update.
+            authorize(app, ctx, req, &acl_path, Capability::Update).await?;
+            authorize_more(app, ctx, &acl_path, Capability::Sudo)?;
+            app.tokens.revoke_orphan(&body_token(req)?).await?;
             Ok(Reply::NoContent)
         }
         ("revoke-accessor", Op::Write) => {
@@ -85,7 +101,7 @@ pub async fn handle(
         }
         (
             "lookup-self" | "renew-self" | "revoke-self" | "create" | "create-orphan" | "lookup"
-            | "lookup-accessor" | "revoke" | "revoke-accessor",
+            | "lookup-accessor" | "revoke" | "revoke-orphan" | "revoke-accessor",
             _,
         ) => {
             authenticate(app, ctx, req).await?;
@@ -94,6 +110,30 @@ pub async fn handle(
         _ => Err(ApiError::UnsupportedPath(format!(
             "no handler for route \"{acl_path}\""
         ))),
+    }
+}
+
+/// The `token` field of a request body, parsed; a malformed token is a 400 that says why.
+fn body_token(req: &Req) -> Result<PresentedToken, ApiError> {
+    let body: TokenBody = req.json()?;
+    body.token
+        .parse()
+        .map_err(|e: crate::tokens::PresentedTokenError| ApiError::BadRequest(e.to_string()))
+}
+
+/// Checks one more capability for the token `authorize` already accepted (no second use).
+fn authorize_more(
+    app: &SharedApp,
+    ctx: &mut Ctx,
+    path: &str,
+    capability: Capability,
+) -> Result<(), ApiError> {
+    let record = ctx.token_record.as_ref().ok_or(ApiError::InvalidToken)?;
+    if app.authz.allows(&record.policies, path, capability) {
+        Ok(())
+    } else {
+        ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));
+        Err(ApiError::PermissionDenied)
     }
 }
 
@@ -149,9 +189,17 @@ async fn create(
     ctx: &mut Ctx,
     req: &Req,
     acl_path: &str,
+    orphan: bool,
 ) -> Result<Reply, ApiError> {
     let parent = authorize(app, ctx, req, acl_path, Capability::Update).await?;
     let body: CreateBody = req.json()?;
+    // A use-limited token could otherwise multiply its uses through children.
+    if parent.num_uses > 0 {
+        ctx.audit_detail = Some("use-limited token tried to create a token".into());
+        return Err(ApiError::BadRequest(
+            "a token with a use limit cannot create tokens".into(),
+        ));
+    }
     let mut policies = body.policies.unwrap_or_else(|| parent.policies.clone());
     policies.retain(|p| !p.is_empty());
     if !parent.is_root()
@@ -169,58 +217,61 @@ async fn create(
     }
     policies.sort();
     policies.dedup();
-    let ttl = duration_field(body.ttl.as_ref(), "ttl")?
+    let now = unix_now();
+    let requested_ttl = duration_field(body.ttl.as_ref(), "ttl")?
         .filter(|t| *t > 0)
         .unwrap_or(DEFAULT_TTL);
-    let now = unix_now();
-    // A child never outlives its parent, renewals included: its hard cap is the parent's.
-    let parent_cap = parent
-        .max_expire(Some(MAX_TTL))
-        .or(parent.expire_time)
-        .filter(|_| !parent.is_root());
     let requested_max = duration_field(body.explicit_max_ttl.as_ref(), "explicit_max_ttl")?
         .filter(|m| *m > 0)
         .unwrap_or(MAX_TTL)
         .min(MAX_TTL);
-    let explicit_max = match parent_cap {
-        Some(cap) => requested_max.min(cap.saturating_sub(now)),
-        None => requested_max,
+    // A new token never outlives the token that made it (orphans included): its TTL stops at
+    // the parent's current expiry, its renewals at the latest the parent can reach.
+    let (ttl, explicit_max) = if parent.is_root() {
+        (requested_ttl.min(requested_max), requested_max)
+    } else {
+        let remaining = parent.ttl_remaining(now);
+        let reachable = parent
+            .latest_expiry(Some(MAX_TTL))
+            .map_or(MAX_TTL, |t| t.saturating_sub(now));
+        let explicit_max = requested_max.min(reachable);
+        (requested_ttl.min(explicit_max).min(remaining), explicit_max)
     };
-    let ttl = ttl.min(explicit_max);
     if ttl == 0 {
         return Err(ApiError::BadRequest(
             "the parent token expires now; cannot create a child".into(),
         ));
     }
-    // A use-limited parent cannot mint a child with more uses than it has left.
-    // (`parent` was read before this request spent one of its uses.)
     let num_uses = body.num_uses.unwrap_or(0);
-    let parent_left = parent.num_uses.saturating_sub(1);
-    if parent.num_uses > 0 && (num_uses == 0 || num_uses > parent_left) {
-        return Err(ApiError::BadRequest(format!(
-            "num_uses must be between 1 and the parent's remaining uses ({parent_left})"
-        )));
-    }
     let display_name = body.display_name.unwrap_or_else(|| "token".into());
-    let Issued { token, record } = app
-        .tokens
-        .create(NewToken {
-            policies,
-            meta: body.meta.unwrap_or_default(),
-            display_name: format!("token-{}", display_name.trim_start_matches("token-")),
-            ttl,
-            explicit_max_ttl: explicit_max,
-            num_uses,
-            path: "auth/token/create".into(),
-            renewable: body.renewable.unwrap_or(true),
-            role: None,
-        })
-        .await?;
+    let new = NewToken {
+        policies,
+        meta: body.meta.unwrap_or_default(),
+        display_name: format!("token-{}", display_name.trim_start_matches("token-")),
+        ttl,
+        explicit_max_ttl: explicit_max,
+        num_uses,
+        path: acl_path.to_owned(),
+        renewable: body.renewable.unwrap_or(true),
+        role: None,
+    };
+    let Issued { token, record } = if orphan {
+        app.tokens.create(new).await?
+    } else {
+        app.tokens
+            .create_child(presented(req)?, new)
+            .await?
+            .ok_or(ApiError::InvalidToken)?
+    };
     Ok(Reply::Auth(auth_json(&record, Some(token.expose()))))
 }
 
 /// Renews up to the token's caps. `increment` overrides the original TTL.
-fn renew(mut record: TokenRecord, increment: Option<&Value>) -> Result<TokenRecord, ApiError> {
+fn renew(
+    mut record: TokenRecord,
+    increment: Option<&Value>,
+    parent_expiry: Option<u64>,
+) -> Result<TokenRecord, ApiError> {
     if !record.renewable {
         return Err(ApiError::BadRequest("lease is not renewable".into()));
     }
@@ -229,7 +280,10 @@ fn renew(mut record: TokenRecord, increment: Option<&Value>) -> Result<TokenReco
         .filter(|i| *i > 0)
         .unwrap_or(record.creation_ttl);
     let mut expiry = now + increment.min(record.creation_ttl.max(1));
-    if let Some(cap) = record.max_expire(Some(MAX_TTL)) {
+    for cap in [record.max_expire(Some(MAX_TTL)), parent_expiry]
+        .into_iter()
+        .flatten()
+    {
         expiry = expiry.min(cap);
     }
     record.expire_time = Some(expiry.max(record.expire_time.unwrap_or(0)));
@@ -255,7 +309,7 @@ pub fn auth_json(record: &TokenRecord, client_token: Option<&str>) -> Value {
         "renewable": record.renewable,
         "entity_id": record.entity_id,
         "token_type": "service",
-        "orphan": true,
+        "orphan": record.is_orphan(),
         "mfa_requirement": null,
         "num_uses": record.num_uses,
     })
@@ -277,7 +331,7 @@ pub fn lookup_json(record: &TokenRecord, id: Option<&str>) -> Value {
         "last_renewal_time": record.last_renewal_time,
         "meta": if record.meta.is_empty() { Value::Null } else { json!(record.meta) },
         "num_uses": record.num_uses,
-        "orphan": true,
+        "orphan": record.is_orphan(),
         "path": record.path,
         "policies": record.policies,
         "renewable": record.renewable,

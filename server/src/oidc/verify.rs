@@ -1,8 +1,10 @@
-//! JWT verification for pipeline logins. Two phases, named by trust: the unverified header is
-//! read only to pick the algorithm (which must be on the issuer's allow-list) and the key (by
+//! JWT verification for pipeline logins. Two phases, named by trust: the [`UnverifiedHeader`]
+//! is read only to pick the algorithm (which must be on the issuer's allow-list) and the key (by
 //! `kid`, from the issuer's own key set); then the signature and the registered claims are
-//! verified with the algorithm pinned. `jku`, `x5u`, an embedded `jwk` and `x5c` are ignored;
-//! any `crit` header is refused, since we implement no extensions.
+//! verified with the algorithm pinned, and the result is a [`VerifiedClaims`], which nothing
+//! but [`verify`] can construct. `jku`, `x5u`, an embedded `jwk` and `x5c` are ignored; any
+//! `crit` header is refused, since we implement no extensions; duplicate member names in the
+//! header or payload are refused (see `strict_json`).
 
 use super::jwks::{JwksCache, JwksError, JwksSource};
 use base64::Engine;
@@ -14,6 +16,10 @@ use serde_json::Value;
 /// Largest JWT accepted, checked before any decoding.
 pub const MAX_JWT_BYTES: usize = 16 * 1024;
 /// Clock skew tolerated on `exp`, `nbf` and `iat`.
+///
+/// Invariant: a JWT is accepted until `exp + LEEWAY_SECS`, so a spent `jti` must be kept at
+/// least that long; the jti sweep (`login::sweep_jti`) removes a record only after it.
+/// Raising this without the sweep would reopen replay.
 pub const LEEWAY_SECS: u64 = 60;
 
 /// What verification needs to know about an issuer.
@@ -28,9 +34,9 @@ pub struct IssuerParams {
 }
 
 /// Why a JWT was refused. `Display` is what the pipeline sees (which check failed, never the
-/// expected value); [`LoginError::detail`] adds specifics for the audit log.
+/// expected value); [`VerifyError::detail`] adds specifics for the audit log.
 #[derive(Debug, thiserror::Error)]
-pub enum LoginError {
+pub enum VerifyError {
     #[error("missing token")]
     MissingToken,
     #[error("token is larger than {MAX_JWT_BYTES} bytes")]
@@ -65,52 +71,123 @@ pub enum LoginError {
     Replayed,
 }
 
-impl LoginError {
+impl VerifyError {
     /// A stable, bounded label for metrics.
     pub fn code(&self) -> &'static str {
         match self {
-            LoginError::MissingToken => "missing_token",
-            LoginError::TooLarge => "too_large",
-            LoginError::Malformed(_) => "malformed",
-            LoginError::Algorithm(_) => "algorithm",
-            LoginError::Critical => "crit_header",
-            LoginError::Keys(_) => "keys",
-            LoginError::Signature => "signature",
-            LoginError::Issuer => "issuer",
-            LoginError::Audience => "audience",
-            LoginError::Expired => "expired",
-            LoginError::NotYetValid => "not_yet_valid",
-            LoginError::IssuedInFuture => "issued_in_future",
-            LoginError::LifetimeTooLong => "lifetime",
-            LoginError::MissingClaim(_) => "missing_claim",
-            LoginError::ClaimType(_) => "claim_type",
-            LoginError::Replayed => "replay",
+            VerifyError::MissingToken => "missing_token",
+            VerifyError::TooLarge => "too_large",
+            VerifyError::Malformed(_) => "malformed",
+            VerifyError::Algorithm(_) => "algorithm",
+            VerifyError::Critical => "crit_header",
+            VerifyError::Keys(_) => "keys",
+            VerifyError::Signature => "signature",
+            VerifyError::Issuer => "issuer",
+            VerifyError::Audience => "audience",
+            VerifyError::Expired => "expired",
+            VerifyError::NotYetValid => "not_yet_valid",
+            VerifyError::IssuedInFuture => "issued_in_future",
+            VerifyError::LifetimeTooLong => "lifetime",
+            VerifyError::MissingClaim(_) => "missing_claim",
+            VerifyError::ClaimType(_) => "claim_type",
+            VerifyError::Replayed => "replay",
         }
     }
 
     /// The full reason, for the audit log only.
     pub fn detail(&self) -> String {
         match self {
-            LoginError::Algorithm(alg) => format!("alg {alg:?} is not allowed for this issuer"),
-            LoginError::Keys(e) => format!("keys: {e}"),
+            VerifyError::Algorithm(alg) => format!("alg {alg:?} is not allowed for this issuer"),
+            VerifyError::Keys(e) => format!("keys: {e}"),
             other => other.to_string(),
         }
     }
 }
 
-fn header_of(unverified_jwt: &str) -> Result<serde_json::Map<String, Value>, LoginError> {
+/// The JOSE header as sent: read only to choose an algorithm and a key, never trusted.
+#[derive(Debug)]
+struct UnverifiedHeader {
+    alg: String,
+    kid: Option<String>,
+    crit: bool,
+}
+
+/// Splits the compact JWS and reads its header. Refuses anything that is not three parts, a
+/// header that is not a JSON object with unique member names, or a non-string `alg`/`kid`.
+fn unverified_header(unverified_jwt: &str) -> Result<UnverifiedHeader, VerifyError> {
     let mut parts = unverified_jwt.split('.');
-    let (Some(header), Some(_), Some(_), None) =
+    let (Some(header), Some(payload), Some(_), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(LoginError::Malformed("expected three dot-separated parts"));
+        return Err(VerifyError::Malformed("expected three dot-separated parts"));
     };
     let bytes = B64URL
         .decode(header.trim_end_matches('='))
-        .map_err(|_| LoginError::Malformed("header is not base64url"))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => Err(LoginError::Malformed("header is not a JSON object")),
+        .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
+    super::strict_json::check_unique_members(&bytes)
+        .map_err(|_| VerifyError::Malformed("header is not JSON with unique member names"))?;
+    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&bytes) else {
+        return Err(VerifyError::Malformed("header is not a JSON object"));
+    };
+    // The payload is checked here too, before any key lookup: the library's own parser would
+    // keep the last of two equal names.
+    let payload = B64URL
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
+    super::strict_json::check_unique_members(&payload)
+        .map_err(|_| VerifyError::Malformed("payload is not JSON with unique member names"))?;
+    let alg = match map.get("alg") {
+        Some(Value::String(alg)) => alg.clone(),
+        _ => return Err(VerifyError::Malformed("header has no alg")),
+    };
+    let kid = match map.get("kid") {
+        None => None,
+        Some(Value::String(kid)) => Some(kid.clone()),
+        Some(_) => return Err(VerifyError::Malformed("kid is not a string")),
+    };
+    Ok(UnverifiedHeader {
+        alg,
+        kid,
+        crit: map.contains_key("crit"),
+    })
+}
+
+/// Claims of a JWT whose signature, issuer, audience, times and `jti` were verified. Only
+/// [`verify`] constructs one, so a function that takes it cannot be handed unverified input.
+#[derive(Debug, Clone)]
+pub struct VerifiedClaims {
+    iss: String,
+    jti: String,
+    exp: u64,
+    iat: u64,
+    nbf: Option<u64>,
+    /// Every claim, registered ones included, as signed.
+    all: Value,
+}
+
+impl VerifiedClaims {
+    pub fn iss(&self) -> &str {
+        &self.iss
+    }
+    pub fn jti(&self) -> &str {
+        &self.jti
+    }
+    pub fn exp(&self) -> u64 {
+        self.exp
+    }
+    pub fn iat(&self) -> u64 {
+        self.iat
+    }
+    pub fn nbf(&self) -> Option<u64> {
+        self.nbf
+    }
+    /// One claim by its top-level name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.all.get(name)
+    }
+    /// All claims as a JSON object, for the pure policy engine's matcher.
+    pub fn as_json(&self) -> &Value {
+        &self.all
     }
 }
 
@@ -144,40 +221,33 @@ pub async fn verify(
     issuer: &IssuerParams,
     audiences: &[String],
     jwks: &JwksCache,
-) -> Result<Value, LoginError> {
+) -> Result<VerifiedClaims, VerifyError> {
     if jwt.is_empty() {
-        return Err(LoginError::MissingToken);
+        return Err(VerifyError::MissingToken);
     }
     if jwt.len() > MAX_JWT_BYTES {
-        return Err(LoginError::TooLarge);
+        return Err(VerifyError::TooLarge);
     }
-    let unverified_header = header_of(jwt)?;
-    if unverified_header.contains_key("crit") {
-        return Err(LoginError::Critical);
+    let header = unverified_header(jwt)?;
+    if header.crit {
+        return Err(VerifyError::Critical);
     }
-    let alg_name = unverified_header
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(LoginError::Malformed("header has no alg"))?;
+    let alg_name = header.alg.as_str();
     let algorithm = algorithm_named(alg_name)
         .filter(|a| issuer.algorithms.contains(a))
-        .ok_or_else(|| LoginError::Algorithm(alg_name.chars().take(16).collect()))?;
-    let kid = match unverified_header.get("kid") {
-        None => None,
-        Some(Value::String(kid)) => Some(kid.as_str()),
-        Some(_) => return Err(LoginError::Malformed("kid is not a string")),
-    };
+        .ok_or_else(|| VerifyError::Algorithm(alg_name.chars().take(16).collect()))?;
+    let kid = header.kid.as_deref();
     let key = jwks
         .key(&issuer.source, kid)
         .await
-        .map_err(LoginError::Keys)?;
+        .map_err(VerifyError::Keys)?;
     // A key that names its algorithm verifies only that algorithm.
     if key
         .alg
         .as_deref()
         .is_some_and(|declared| declared != alg_name)
     {
-        return Err(LoginError::Signature);
+        return Err(VerifyError::Signature);
     }
 
     let mut validation = Validation::new(algorithm);
@@ -189,45 +259,58 @@ pub async fn verify(
     validation.validate_exp = true;
     let signed_claims = jsonwebtoken::decode::<Value>(jwt, &key.key, &validation)
         .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature => LoginError::Signature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => LoginError::Signature,
-            ErrorKind::ExpiredSignature => LoginError::Expired,
-            ErrorKind::ImmatureSignature => LoginError::NotYetValid,
-            ErrorKind::InvalidIssuer => LoginError::Issuer,
-            ErrorKind::InvalidAudience => LoginError::Audience,
-            ErrorKind::MissingRequiredClaim(c) => LoginError::MissingClaim(c.clone()),
-            ErrorKind::InvalidClaimFormat(c) => LoginError::ClaimType(c.clone()),
-            _ => LoginError::Malformed("payload could not be decoded"),
+            ErrorKind::InvalidSignature => VerifyError::Signature,
+            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => VerifyError::Signature,
+            ErrorKind::ExpiredSignature => VerifyError::Expired,
+            ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+            ErrorKind::InvalidIssuer => VerifyError::Issuer,
+            ErrorKind::InvalidAudience => VerifyError::Audience,
+            ErrorKind::MissingRequiredClaim(c) => VerifyError::MissingClaim(c.clone()),
+            ErrorKind::InvalidClaimFormat(c) => VerifyError::ClaimType(c.clone()),
+            _ => VerifyError::Malformed("payload could not be decoded"),
         })?
         .claims;
 
     // Registered claims the library leaves to us: types and lifetime.
-    let time_claim = |name: &str| -> Result<u64, LoginError> {
+    let time_claim = |name: &str| -> Result<u64, VerifyError> {
         signed_claims
             .get(name)
             .and_then(Value::as_u64)
-            .ok_or_else(|| LoginError::ClaimType(name.to_owned()))
+            .ok_or_else(|| VerifyError::ClaimType(name.to_owned()))
     };
     let iat = time_claim("iat")?;
     let exp = time_claim("exp")?;
-    if signed_claims.get("nbf").is_some() {
-        time_claim("nbf")?;
-    }
-    if signed_claims.get("iss").and_then(Value::as_str) != Some(issuer.issuer.as_str()) {
-        return Err(LoginError::Issuer);
-    }
+    let nbf = match signed_claims.get("nbf") {
+        Some(_) => Some(time_claim("nbf")?),
+        None => None,
+    };
+    let Some(iss) = signed_claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .filter(|iss| *iss == issuer.issuer)
+        .map(str::to_owned)
+    else {
+        return Err(VerifyError::Issuer);
+    };
     if iat > now() + LEEWAY_SECS {
-        return Err(LoginError::IssuedInFuture);
+        return Err(VerifyError::IssuedInFuture);
     }
     if exp.saturating_sub(iat) > issuer.max_lifetime_secs {
-        return Err(LoginError::LifetimeTooLong);
+        return Err(VerifyError::LifetimeTooLong);
     }
-    match signed_claims.get("jti") {
-        Some(Value::String(j)) if !j.is_empty() && j.len() <= 256 => {}
-        Some(_) => return Err(LoginError::ClaimType("jti".into())),
-        None => return Err(LoginError::MissingClaim("jti".into())),
-    }
-    Ok(signed_claims)
+    let jti = match signed_claims.get("jti") {
+        Some(Value::String(j)) if !j.is_empty() && j.len() <= 256 => j.clone(),
+        Some(_) => return Err(VerifyError::ClaimType("jti".into())),
+        None => return Err(VerifyError::MissingClaim("jti".into())),
+    };
+    Ok(VerifiedClaims {
+        iss,
+        jti,
+        exp,
+        iat,
+        nbf,
+        all: signed_claims,
+    })
 }
 
 #[cfg(test)]
@@ -236,13 +319,35 @@ mod tests {
 
     #[test]
     fn header_parsing_is_strict() {
-        assert!(header_of("a.b").is_err());
-        assert!(header_of("a.b.c.d").is_err());
-        assert!(header_of("!!!.b.c").is_err());
+        let payload = B64URL.encode(br#"{"sub":"x"}"#);
+        assert!(unverified_header("a.b").is_err());
+        assert!(unverified_header("a.b.c.d").is_err());
+        assert!(unverified_header(&format!("!!!.{payload}.c")).is_err());
         let h = B64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
-        assert_eq!(header_of(&format!("{h}.x.y")).expect("header")["kid"], "k");
+        let header = unverified_header(&format!("{h}.{payload}.y")).expect("header");
+        assert_eq!(header.kid.as_deref(), Some("k"));
+        assert_eq!(header.alg, "RS256");
         let arr = B64URL.encode(b"[1]");
-        assert!(header_of(&format!("{arr}.x.y")).is_err());
+        assert!(unverified_header(&format!("{arr}.{payload}.y")).is_err());
+    }
+
+    #[test]
+    fn duplicate_member_names_in_header_or_payload_are_refused() {
+        let good_header = B64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
+        let good_payload = B64URL.encode(br#"{"sub":"a","aud":"x"}"#);
+        assert!(unverified_header(&format!("{good_header}.{good_payload}.s")).is_ok());
+        let dup_header = B64URL.encode(br#"{"alg":"RS256","kid":"k","kid":"other"}"#);
+        let err = unverified_header(&format!("{dup_header}.{good_payload}.s")).expect_err("dup");
+        assert!(err.to_string().contains("unique member names"), "{err}");
+        for payload in [
+            br#"{"sub":"a","sub":"b"}"#.as_slice(),
+            br#"{"repository_id":"1","x":{"y":1,"y":2}}"#,
+            br#"{"aud":"x","aud":"y"}"#,
+        ] {
+            let token = format!("{good_header}.{}.s", B64URL.encode(payload));
+            let err = unverified_header(&token).expect_err("duplicate claim");
+            assert!(err.to_string().contains("unique member names"), "{err}");
+        }
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub enum Tree {
     Config,
     /// Spent JWT ids (`jti`), keyed by HMAC, until the JWT expires.
     Jti,
+    /// The token tree: `parent key || child key` (both HMAC storage keys) for each child token,
+    /// so revoking a token finds its descendants with a prefix scan.
+    TokenParents,
 }
 
 impl Tree {
@@ -34,6 +37,7 @@ impl Tree {
             Tree::Accessors => b'a',
             Tree::Config => b'c',
             Tree::Jti => b'j',
+            Tree::TokenParents => b'p',
         }
     }
 
@@ -45,6 +49,7 @@ impl Tree {
             Tree::Accessors => "accessors",
             Tree::Config => "config",
             Tree::Jti => "jti",
+            Tree::TokenParents => "token_parents",
         }
     }
 }

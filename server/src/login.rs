@@ -1,0 +1,289 @@
+//! The JWT login flow: a pipeline trades its CI's OIDC ID token for a short-lived token
+//! carrying a role's policies. Small phases, in order:
+//!
+//! 1. [`rate_limit`]: per client address, before any work;
+//! 2. [`find_role`]: the role (by lowercased name, as Vault does) and its issuer;
+//! 3. [`verify`](crate::oidc::verify::verify): signature, issuer, audience, times → [`VerifiedClaims`];
+//! 4. [`check_claims`]: the role's claim bindings, by the pure policy engine;
+//! 5. [`spend_jti`]: each `jti` once, atomically, until the JWT expires (+ leeway);
+//! 6. [`issue`]: the token, durable before the response.
+//!
+//! Every refusal is a [`LoginDenied`]: a stable `code` for metrics, the full `detail` for the
+//! audit log, and a message for the pipeline that says which check failed (never an expected
+//! value). What the audit line needs (role, issuer, identity claims) is left in [`LoginTrace`]
+//! as the phases learn it, failed logins included. No HTTP here: the handler parses, calls
+//! [`login`] and replies.
+
+use crate::clock::unix_now;
+use crate::oidc::verify::{self, IssuerParams, VerifiedClaims, VerifyError};
+use crate::policy_store::PolicySnapshot;
+use crate::state::App;
+use crate::store::{StoreError, Tree};
+use crate::tokens::{Issued, NewToken};
+use policies::Role;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Claims copied into token metadata and the audit log: identity, never secrets.
+const SELECTED_CLAIMS: &[&str] = &[
+    "sub",
+    "repository",
+    "repository_id",
+    "repository_owner",
+    "ref",
+    "ref_type",
+    "environment",
+    "event_name",
+    "workflow_ref",
+    "job_workflow_ref",
+    "run_id",
+    "run_attempt",
+    "sha",
+    "actor",
+    "project_path",
+    "project_id",
+    "namespace_path",
+    "ref_protected",
+    "pipeline_id",
+    "pipeline_source",
+    "job_id",
+    "user_login",
+];
+
+/// Why a login was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginDenied {
+    /// A stable, bounded label for metrics (`unknown_role`, `audience`, `replay`, …).
+    pub code: &'static str,
+    /// The full reason, for the audit log only.
+    pub detail: String,
+    /// What the pipeline is told.
+    pub message: String,
+    /// Refused by the rate limiter (429) rather than by a check (400).
+    pub rate_limited: bool,
+}
+
+impl LoginDenied {
+    fn check(code: &'static str, detail: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            message: message.into(),
+            rate_limited: false,
+        }
+    }
+
+    fn token(e: &VerifyError) -> Self {
+        Self::check(e.code(), e.detail(), format!("error validating token: {e}"))
+    }
+}
+
+/// A login that did not produce a token.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// A check refused it; the pipeline can fix something.
+    #[error("login denied: {}", .0.detail)]
+    Denied(LoginDenied),
+    /// The store failed (or is sealed).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A loaded document names an issuer it does not define (validation prevents this).
+    #[error("role {0} names a missing issuer")]
+    MissingIssuer(String),
+}
+
+impl From<LoginDenied> for LoginError {
+    fn from(denied: LoginDenied) -> Self {
+        LoginError::Denied(denied)
+    }
+}
+
+/// What the audit line and metrics learn from a login, successful or not.
+#[derive(Debug, Default)]
+pub struct LoginTrace {
+    /// The role asked for (lowercased), once the body named one.
+    pub role: Option<String>,
+    /// The role's issuer, once the role exists.
+    pub issuer: Option<String>,
+    /// Identity claims of a verified token.
+    pub claims: Option<BTreeMap<String, String>>,
+}
+
+/// A successful login.
+#[derive(Debug)]
+pub struct LoggedIn {
+    pub issued: Issued,
+}
+
+/// Runs the whole flow for `role_name` and the presented `unverified_jwt`.
+pub async fn login(
+    app: &App,
+    client: Option<IpAddr>,
+    role_name: &str,
+    unverified_jwt: &str,
+    trace: &mut LoginTrace,
+) -> Result<LoggedIn, LoginError> {
+    rate_limit(app, client)?;
+    let snapshot = app.policies.current()?;
+    let (role_name, role, issuer) = find_role(&snapshot, role_name, trace)?;
+    let claims = verify::verify(unverified_jwt, &issuer, &role.audiences, &app.policies.jwks)
+        .await
+        .map_err(|e| LoginDenied::token(&e))?;
+    let selected = selected_claims(&claims);
+    trace.claims = Some(selected.clone());
+    check_claims(role, &claims)?;
+    spend_jti(app, &issuer, &claims)?;
+    let issued = issue(app, &role_name, role, selected).await?;
+    Ok(LoggedIn { issued })
+}
+
+fn rate_limit(app: &App, client: Option<IpAddr>) -> Result<(), LoginDenied> {
+    match client {
+        Some(ip) if !app.login_limiter.allow(ip) => Err(LoginDenied {
+            rate_limited: true,
+            ..LoginDenied::check("rate_limited", "login rate limit", "rate limit exceeded")
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn find_role<'a>(
+    snapshot: &'a Arc<PolicySnapshot>,
+    requested: &str,
+    trace: &mut LoginTrace,
+) -> Result<(String, &'a Role, IssuerParams), LoginError> {
+    if requested.is_empty() {
+        return Err(LoginDenied::check("bad_request", "missing role", "missing role").into());
+    }
+    let role_name = requested.to_lowercase();
+    trace.role = Some(role_name.clone());
+    let Some(role) = snapshot.document.roles.get(&role_name) else {
+        return Err(LoginDenied::check(
+            "unknown_role",
+            "unknown role",
+            format!(
+                "role \"{}\" could not be found",
+                role_name.chars().take(64).collect::<String>()
+            ),
+        )
+        .into());
+    };
+    trace.issuer = Some(role.issuer.clone());
+    let issuer = snapshot
+        .issuer_params(&role.issuer)
+        .ok_or_else(|| LoginError::MissingIssuer(role_name.clone()))?;
+    Ok((role_name, role, issuer))
+}
+
+fn claim_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.chars().take(256).collect()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn selected_claims(claims: &VerifiedClaims) -> BTreeMap<String, String> {
+    SELECTED_CLAIMS
+        .iter()
+        .filter_map(|name| {
+            claims
+                .get(name)
+                .and_then(claim_text)
+                .map(|v| ((*name).to_owned(), v))
+        })
+        .collect()
+}
+
+fn check_claims(role: &Role, claims: &VerifiedClaims) -> Result<(), LoginDenied> {
+    policies::match_claims(role, claims.as_json()).map_err(|e| {
+        LoginDenied::check(
+            "claims",
+            e.detail(),
+            format!("error validating claims: {e}"),
+        )
+    })
+}
+
+/// Records the `jti` as spent, once across every request (the store's insert-if-absent). It
+/// is written before the token, so a crash in between can only lose a login, never allow a
+/// replay; it is kept until `exp + LEEWAY_SECS` (see [`verify::LEEWAY_SECS`]).
+fn spend_jti(app: &App, issuer: &IssuerParams, claims: &VerifiedClaims) -> Result<(), LoginError> {
+    let keyring = app.store.keyring().ok_or(StoreError::Sealed)?;
+    let jti_key = keyring
+        .hmac(format!("jti\0{}\0{}", issuer.issuer, claims.jti()).as_bytes())
+        .to_vec();
+    if app
+        .store
+        .insert_if_absent(Tree::Jti, &jti_key, &claims.exp().to_be_bytes())?
+    {
+        Ok(())
+    } else {
+        Err(LoginDenied::token(&VerifyError::Replayed).into())
+    }
+}
+
+async fn issue(
+    app: &App,
+    role_name: &str,
+    role: &Role,
+    selected: BTreeMap<String, String>,
+) -> Result<Issued, LoginError> {
+    // Pipeline logins never yield root, whatever a document says (as Vault refuses too).
+    if role.policies.iter().any(|p| p == "root") {
+        return Err(LoginDenied::check(
+            "root_role",
+            "role grants root",
+            "this role grants the root policy; pipeline logins cannot create root tokens",
+        )
+        .into());
+    }
+    let mut token_policies: Vec<String> = role.policies.clone();
+    token_policies.push("default".into());
+    token_policies.sort();
+    token_policies.dedup();
+    let mut meta = selected;
+    meta.insert("role".into(), role_name.to_owned());
+    meta.insert("issuer".into(), role.issuer.clone());
+    Ok(app
+        .tokens
+        .create(NewToken {
+            policies: token_policies,
+            meta,
+            display_name: format!("jwt-{role_name}"),
+            ttl: role.ttl.as_secs().max(1),
+            explicit_max_ttl: role.max_ttl.as_secs(),
+            num_uses: role.num_uses.unwrap_or(0),
+            path: "auth/jwt/login".into(),
+            renewable: true,
+            role: Some(role_name.to_owned()),
+        })
+        .await?)
+}
+
+/// Removes spent `jti` records whose JWT can no longer be accepted (`exp + LEEWAY_SECS`).
+pub fn sweep_jti(app: &App) -> Result<usize, StoreError> {
+    let now = unix_now();
+    let expired: Vec<Vec<u8>> = app
+        .store
+        .scan(Tree::Jti, b"")?
+        .into_iter()
+        .filter(|(_, v)| {
+            let exp = v
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            exp + verify::LEEWAY_SECS < now
+        })
+        .map(|(k, _)| k)
+        .collect();
+    let n = expired.len();
+    if n > 0 {
+        app.store.delete(Tree::Jti, expired)?;
+    }
+    Ok(n)
+}
