@@ -275,12 +275,14 @@ impl TestIssuer {
 
     /// Signs with fixture key `kid` under an arbitrary header (which may lie about alg/kid).
     pub fn sign_with_header(&self, kid: &str, header: &Value, claims: &Value) -> String {
+        self.sign_raw(kid, &header.to_string(), &claims.to_string())
+    }
+
+    /// Signs header and payload given as JSON text, exactly as written (e.g. with a member
+    /// name twice, which a `Value` cannot hold).
+    pub fn sign_raw(&self, kid: &str, header: &str, payload: &str) -> String {
         let key = self.keys.iter().find(|k| k.kid == kid).unwrap();
-        let signing_input = format!(
-            "{}.{}",
-            B64URL.encode(header.to_string()),
-            B64URL.encode(claims.to_string())
-        );
+        let signing_input = format!("{}.{}", B64URL.encode(header), B64URL.encode(payload));
         let rng = ring::rand::SystemRandom::new();
         let sig = match &key.kind {
             KeyKind::Rsa(pair) => {

@@ -761,3 +761,35 @@ fn metrics_count_logins_denials_and_reads() {
     );
     assert!(!text.contains("made-up-role"));
 }
+
+#[test]
+fn duplicate_member_names_in_a_signed_jwt_are_refused() {
+    let setup = setup();
+    let header = r#"{"alg":"RS256","typ":"JWT","kid":"rsa1"}"#;
+    // The control: the same claims, signed as raw text, log in.
+    let control = setup
+        .issuer
+        .sign_raw("rsa1", header, &gh(&setup).to_string());
+    let r = login(&setup.server, "gh-deploy", &control);
+    assert_eq!(r.status, 200, "the control token must log in: {}", r.raw);
+
+    // Signed and otherwise valid: the last `repository_id` is the bound one, the first is
+    // what a parser that keeps the first duplicate would see.
+    let claims = gh(&setup).to_string();
+    let with_duplicate = format!(
+        "{{\"repository_id\":\"999\",{}",
+        claims.strip_prefix('{').unwrap()
+    );
+    let token = setup.issuer.sign_raw("rsa1", header, &with_duplicate);
+    let r = login(&setup.server, "gh-deploy", &token);
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert!(r.raw.contains("unique member names"), "{}", r.raw);
+
+    let dup_header = r#"{"alg":"RS256","typ":"JWT","kid":"nope","kid":"rsa1"}"#;
+    let token = setup
+        .issuer
+        .sign_raw("rsa1", dup_header, &gh(&setup).to_string());
+    let r = login(&setup.server, "gh-deploy", &token);
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert!(r.raw.contains("unique member names"), "{}", r.raw);
+}
