@@ -1,5 +1,17 @@
 //! The one place where failures become HTTP responses. Clients get Vault's stable messages;
 //! the cause (which may name internals, never secrets) goes to the server log and audit line.
+//!
+//! Which error belongs to which layer:
+//! - [`crate::store::StoreError`]: the backend and record encryption (I/O, corrupt or moved
+//!   records, sealed); `UnsealError` for the key slots.
+//! - [`crate::kv::KvError`], [`crate::policy_store::PolicyStoreError`],
+//!   [`crate::login::LoginError`] (with [`crate::login::LoginDenied`]),
+//!   [`crate::oidc::verify::VerifyError`], [`crate::tokens::PresentedTokenError`]: the engines
+//!   above it, each naming what the client did wrong apart from what failed inside.
+//! - [`ApiError`]: the HTTP front. Every engine error converts into it here, by `From`, and
+//!   [`ApiError::into_response`] is the only place a status code is chosen.
+//! - [`crate::StartError`]: startup (config, data dir, TLS, dev bootstrap), printed once by
+//!   `main`; never an HTTP response.
 
 use crate::http::reply::json_response;
 use axum::http::StatusCode;
@@ -111,5 +123,22 @@ impl From<crate::login::LoginError> for ApiError {
             crate::login::LoginError::Store(store) => store.into(),
             other => ApiError::Internal(other.to_string()),
         }
+    }
+}
+
+impl From<crate::policy_store::PolicyStoreError> for ApiError {
+    fn from(e: crate::policy_store::PolicyStoreError) -> Self {
+        match e {
+            crate::policy_store::PolicyStoreError::Invalid(msg) => ApiError::BadRequest(msg),
+            crate::policy_store::PolicyStoreError::Store(s) => s.into(),
+        }
+    }
+}
+
+/// A malformed token in a request body (`auth/token/lookup`, `revoke`, …). A malformed token
+/// in the request's headers is `InvalidToken` instead (see `http::authenticate`).
+impl From<crate::tokens::PresentedTokenError> for ApiError {
+    fn from(e: crate::tokens::PresentedTokenError) -> Self {
+        ApiError::BadRequest(e.to_string())
     }
 }

@@ -12,7 +12,6 @@ use super::reply::Reply;
 use super::{Ctx, Op, Req, authorize};
 use crate::authz::Capability;
 use crate::error::ApiError;
-use crate::policy_store::PolicyStoreError;
 use crate::state::SharedApp;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -45,13 +44,6 @@ struct DevTokenBody {
     audience: Option<String>,
     #[serde(default)]
     ttl: Option<Value>,
-}
-
-fn store_error(e: PolicyStoreError) -> ApiError {
-    match e {
-        PolicyStoreError::Invalid(msg) => ApiError::BadRequest(msg),
-        PolicyStoreError::Store(s) => s.into(),
-    }
 }
 
 pub async fn handle(
@@ -93,7 +85,7 @@ pub async fn handle(
                 .policies
                 .apply(parsed, body.replace, body.dry_run)
                 .await
-                .map_err(store_error)?;
+                ?;
             let warnings: Vec<Value> = policies::lint(&merged)
                 .into_iter()
                 .map(|w| json!({"code": w.code.as_str(), "subject": w.subject, "message": w.message}))
@@ -110,7 +102,7 @@ pub async fn handle(
                 ApiError::BadRequest("use sys/vaultctl/policy/<issuer|role|policy>/<name>".into())
             })?;
             let (version, changes, _) =
-                app.policies.remove(kind, name).await.map_err(store_error)?;
+                app.policies.remove(kind, name).await?;
             Ok(Reply::Data(json!({"version": version, "changes": changes})))
         }
         ("vaultctl/policy-test", Op::Write) => {

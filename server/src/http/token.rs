@@ -116,9 +116,7 @@ pub async fn handle(
 /// The `token` field of a request body, parsed; a malformed token is a 400 that says why.
 fn body_token(req: &Req) -> Result<PresentedToken, ApiError> {
     let body: TokenBody = req.json()?;
-    body.token
-        .parse()
-        .map_err(|e: crate::tokens::PresentedTokenError| ApiError::BadRequest(e.to_string()))
+    Ok(body.token.parse()?)
 }
 
 /// Checks one more capability for the token `authorize` already accepted (no second use).
