@@ -20,6 +20,7 @@
 //! The reference for document authors is `docs/policies.md`.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod capability;
 pub mod claims;

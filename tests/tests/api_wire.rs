@@ -328,6 +328,12 @@ fn bad_input_gets_vault_errors_and_changes_nothing() {
         Some(root),
         r#"{"data":{"v":1},"options":{"cas":"hunter2-secret"}}"#,
     );
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert!(
+        r.errors()[0].starts_with("failed to parse JSON input"),
+        "{}",
+        r.raw
+    );
     assert!(!r.raw.contains("hunter2"), "{}", r.raw);
 }
 

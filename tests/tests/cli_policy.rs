@@ -172,7 +172,9 @@ fn check_apply_list_show_test_delete() {
     let deleted = server.vaultctl(Some(&root), b"", &["policy", "delete", "role", "deploy"]);
     assert_eq!(deleted.status, Some(0), "{deleted:?}");
     let list = server.vaultctl(Some(&root), b"", &["policy", "list"]);
-    assert!(!list.stdout.contains("deploy"));
+    assert_eq!(list.status, Some(0), "{list:?}");
+    assert!(list.stdout.contains("app-read"), "{}", list.stdout);
+    assert!(!list.stdout.contains("deploy"), "{}", list.stdout);
 }
 
 #[test]

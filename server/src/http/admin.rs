@@ -84,8 +84,7 @@ pub async fn handle(
             let (version, changes, merged) = app
                 .policies
                 .apply(parsed, body.replace, body.dry_run)
-                .await
-                ?;
+                .await?;
             let warnings: Vec<Value> = policies::lint(&merged)
                 .into_iter()
                 .map(|w| json!({"code": w.code.as_str(), "subject": w.subject, "message": w.message}))
@@ -101,8 +100,7 @@ pub async fn handle(
             let (kind, name) = rest.split_once('/').ok_or_else(|| {
                 ApiError::BadRequest("use sys/vaultctl/policy/<issuer|role|policy>/<name>".into())
             })?;
-            let (version, changes, _) =
-                app.policies.remove(kind, name).await?;
+            let (version, changes, _) = app.policies.remove(kind, name).await?;
             Ok(Reply::Data(json!({"version": version, "changes": changes})))
         }
         ("vaultctl/policy-test", Op::Write) => {
