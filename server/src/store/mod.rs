@@ -4,6 +4,8 @@
 //! encrypts every record on its way into a backend.
 
 pub mod group_commit;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod sealed;
 pub mod sled_backend;
 
@@ -89,6 +91,39 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Applies every write or none.
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies `writes` only if the `guard` key holds no value, as one atomic step; returns
+    /// whether it did. The batch must set `guard` itself (it is a create-once batch: the init
+    /// marker guards the whole of init).
+    ///
+    /// Contract, which every engine must keep:
+    /// - all or nothing: on `Ok(false)` and on every error, no write of the batch is visible;
+    /// - of concurrent calls with the same guard, at most one returns `Ok(true)`, and no write
+    ///   of any other is applied;
+    /// - the check and the writes are one step: no other writer can set the guard between them;
+    /// - like [`Backend::apply`], not yet durable: call [`Backend::sync`] before acknowledging.
+    ///
+    /// sled runs it as one transaction over its single tree. A SQL engine runs it as one
+    /// transaction that first inserts the guard row (`INSERT … ON CONFLICT DO NOTHING`; zero
+    /// rows inserted means `Ok(false)` and a rollback), then the rest of the batch.
+    fn apply_if_absent(&self, guard: (Tree, &[u8]), writes: Vec<Write>)
+    -> Result<bool, StoreError>;
     /// Returns once every write applied so far is on stable storage.
     fn sync(&self) -> Result<(), StoreError>;
+}
+
+/// Refuses an [`Backend::apply_if_absent`] batch that does not create its own guard.
+pub(crate) fn check_guard_written(
+    guard: (Tree, &[u8]),
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    let creates_guard = writes
+        .iter()
+        .any(|w| w.tree == guard.0 && w.key == guard.1 && w.value.is_some());
+    if creates_guard {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(
+            "apply_if_absent: the batch must set its guard key".into(),
+        ))
+    }
 }

@@ -20,6 +20,8 @@ const INIT_KEY: &[u8] = b"init";
 const KEYRING_KEY: &[u8] = b"keyring";
 const SLOT_UNSEAL: &[u8] = b"slot/unseal";
 const SLOT_PASSPHRASE: &[u8] = b"slot/passphrase";
+/// Written (and never removed) by the init of versions before the atomic one.
+const STALE_INIT_LOCK_KEY: &[u8] = b"init-lock";
 
 /// The unsealed key material. Dropping it (on seal) zeroizes every key.
 pub struct Keyring {
@@ -262,21 +264,50 @@ impl SealedStore {
             created_unix: crate::clock::unix_now(),
             passphrase_slot: passphrase.is_some(),
         };
+        // Older versions took a separate `init-lock` record before writing the batch; one
+        // left behind by a failed init must not block this one.
+        writes.push(Write {
+            tree: Tree::Sys,
+            key: STALE_INIT_LOCK_KEY.to_vec(),
+            value: None,
+        });
         writes.push(Write {
             tree: Tree::Sys,
             key: INIT_KEY.to_vec(),
-            value: Some(serde_json::to_vec(&marker).unwrap_or_default()),
+            value: Some(
+                serde_json::to_vec(&marker)
+                    .expect("an InitFile (integers and a bool) always serialises to JSON"),
+            ),
         });
-        // The init marker goes in the same batch, and a CAS on it guards against two
-        // concurrent inits: only one batch may land.
+        let written: Vec<(Tree, Vec<u8>)> = writes
+            .iter()
+            .filter(|w| w.value.is_some())
+            .map(|w| (w.tree, w.key.clone()))
+            .collect();
+        // One atomic step guarded by the init marker itself: of concurrent inits exactly one
+        // lands, and a failed one leaves nothing behind.
         if !self
             .backend
-            .compare_and_swap(Tree::Sys, b"init-lock", None, Some(b"1".to_vec()))?
+            .apply_if_absent((Tree::Sys, INIT_KEY), writes)?
         {
             return Ok(None);
         }
-        self.backend.apply(writes)?;
-        self.backend.sync()?;
+        if let Err(e) = self.backend.sync() {
+            // Nobody will see this unseal key: take the init back so it can be retried rather
+            // than leave a store no one can unseal.
+            let undo = written
+                .into_iter()
+                .map(|(tree, key)| Write {
+                    tree,
+                    key,
+                    value: None,
+                })
+                .collect();
+            if let Err(undo_error) = self.backend.apply(undo) {
+                tracing::error!(error = %undo_error, "could not take back a failed init");
+            }
+            return Err(e);
+        }
         Ok(Some(InitOutput { unseal_key }))
     }
 
@@ -540,4 +571,83 @@ fn wrap_root(
         kdf: kdf.map(|(_, params)| params),
     };
     Ok(serde_json::to_vec(&file).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryBackend;
+
+    #[test]
+    fn failed_init_is_retryable() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend.clone());
+        backend.fail_next_applies(1);
+        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
+        assert!(!store.is_initialized().expect("status"));
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("second init")
+            .expect("second init lands");
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal with the second key");
+        assert!(!store.is_sealed());
+    }
+
+    #[test]
+    fn failed_sync_takes_the_init_back() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend.clone());
+        backend.fail_next_syncs(1);
+        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
+        assert!(!store.is_initialized().expect("status"));
+        assert!(backend.raw_records(Tree::Sys).is_empty());
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("second init")
+            .expect("second init lands");
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal with the second key");
+    }
+
+    #[test]
+    fn stale_init_lock_from_older_versions_does_not_block_init() {
+        let backend = Arc::new(MemoryBackend::new());
+        backend.put_raw(Tree::Sys, b"init-lock", b"1".to_vec());
+        let store = SealedStore::new(backend.clone());
+        assert!(!store.is_initialized().expect("status"));
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("init")
+            .expect("init lands");
+        assert!(backend.get(Tree::Sys, b"init-lock").expect("get").is_none());
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal");
+    }
+
+    #[test]
+    fn concurrent_inits_land_exactly_once() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend);
+        let outputs: Vec<Option<InitOutput>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| store.initialize(None, |_, _| Ok(vec![])).expect("init")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        let landed: Vec<InitOutput> = outputs.into_iter().flatten().collect();
+        assert_eq!(landed.len(), 1);
+        assert!(
+            store
+                .initialize(None, |_, _| Ok(vec![]))
+                .expect("init")
+                .is_none()
+        );
+    }
 }
