@@ -216,9 +216,10 @@ impl SealedStore {
     /// Creates the root key, the first data key and the key slots, and writes them together
     /// with `seed` (records to create under the new keys, such as the root token) in one atomic
     /// batch. Leaves the store sealed, as Vault does. Returns `None` if already initialised.
+    /// A passphrase slot derives its key with the given Argon2id parameters (stored with it).
     pub fn initialize(
         &self,
-        passphrase: Option<&[u8]>,
+        passphrase: Option<(&[u8], KdfParams)>,
         seed: impl FnOnce(&SealedStore, &Keyring) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Option<InitOutput>, StoreError> {
         if self.is_initialized()? {
@@ -243,9 +244,8 @@ impl SealedStore {
                 value: Some(keyring.root.seal(&keyring.encode(), b"vaultd/v1/keyring")?),
             },
         ];
-        if let Some(passphrase) = passphrase {
+        if let Some((passphrase, params)) = passphrase {
             let salt = crypto::random_bytes::<16>()?;
-            let params = KdfParams::default();
             let kek = crypto::derive_from_passphrase(passphrase, &salt, params)?;
             writes.push(Write {
                 tree: Tree::Sys,
