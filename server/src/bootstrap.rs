@@ -22,7 +22,7 @@ pub fn initialize(
             .into_iter()
             .map(|(tree, key, value)| {
                 let value = value
-                    .map(|v| SealedStore::seal_record(keyring, tree, &key, &v))
+                    .map(|v| SealedStore::encrypt_record(keyring, tree, &key, &v))
                     .transpose()?;
                 Ok(Write { tree, key, value })
             })

@@ -57,7 +57,7 @@ fn init_tracing() {
         .init();
 }
 
-// The request path allocates many small short-lived buffers (JSON, sealed records); mimalloc
+// The request path allocates many small short-lived buffers (JSON, encrypted records); mimalloc
 // handles that pattern markedly better than the system allocator (see docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

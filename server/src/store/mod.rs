@@ -1,19 +1,26 @@
 //! Storage. [`Backend`] is the narrow interface every persistent byte goes through (get, put,
-//! compare-and-swap, prefix scan, atomic batch, durability barrier), so another engine can
-//! replace sled without touching handlers, crypto or policy code. [`sealed::SealedStore`]
-//! encrypts every record on its way into a backend.
+//! compare-and-swap, prefix scan, atomic batch, create-once batch, durability barrier), so
+//! another engine can replace sled without touching handlers, crypto or policy code.
+//!
+//! - [`keyring`]: the key hierarchy (key slots → root key → keyring of data keys) and the
+//!   operations on it: init, unseal, rotate.
+//! - [`sealed`]: [`sealed::SealedStore`], which encrypts every record on its way into a
+//!   backend with the unsealed keyring, and is sealed (keys dropped) or unsealed.
+//! - [`sled_backend`]: the sled engine; [`memory`] (tests only): an in-memory one.
+//! - [`group_commit`]: one fsync shared by many concurrent writers.
 
 pub mod group_commit;
+pub mod keyring;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod sealed;
 pub mod sled_backend;
 
 /// Logical trees. Each is a key namespace in the backend and part of every record's AAD, so a
-/// ciphertext moved from one tree to another fails to open.
+/// ciphertext moved from one tree to another fails to decrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tree {
-    /// Unencrypted bootstrap records: init marker, key slots, the wrapped keyring.
+    /// Records outside the record encryption: init marker, key slots, the encrypted keyring.
     Sys,
     /// KV v2 metadata and versions.
     Kv,
@@ -53,12 +60,17 @@ impl Tree {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The engine failed (I/O, a broken database, a failed sync).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// A stored record does not decrypt or parse: tampered with, moved, or from another store.
+    /// Names the record, never its content.
     #[error("record {tree}/{key} failed to decrypt (tampered, moved or foreign)")]
     Corrupt { tree: &'static str, key: String },
+    /// The keys are not in memory.
     #[error("Vault is sealed")]
     Sealed,
+    /// A crypto primitive failed (the random source, an encryption, the KDF).
     #[error("crypto: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
 }
