@@ -1,19 +1,20 @@
 //! Initialisation: key material plus the root token, written in one atomic batch.
 
-use crate::error::ApiError;
+use crate::crypto::KdfParams;
 use crate::state::App;
-use crate::store::Write;
 use crate::store::sealed::{InitOutput, SealedStore};
+use crate::store::{StoreError, Write};
 use crate::tokens::{NewToken, Token, TokenStore};
 
 /// Initialises the store and creates the root token (`fixed_root_token` in dev mode only).
-/// Returns `None` when already initialised.
-pub async fn initialize(
+/// Returns `None` when already initialised. Blocking: a passphrase slot runs Argon2id.
+pub fn initialize(
     app: &App,
     passphrase: Option<&[u8]>,
     fixed_root_token: Option<String>,
-) -> Result<Option<(InitOutput, Token)>, ApiError> {
+) -> Result<Option<(InitOutput, Token)>, StoreError> {
     let mut root_token = None;
+    let passphrase = passphrase.map(|p| (p, KdfParams::default()));
     let output = app.store.initialize(passphrase, |_, keyring| {
         let (issued, writes) =
             TokenStore::prepare(keyring, root_token_params(), fixed_root_token, None)?;
@@ -22,7 +23,7 @@ pub async fn initialize(
             .into_iter()
             .map(|(tree, key, value)| {
                 let value = value
-                    .map(|v| SealedStore::seal_record(keyring, tree, &key, &v))
+                    .map(|v| SealedStore::encrypt_record(keyring, tree, &key, &v))
                     .transpose()?;
                 Ok(Write { tree, key, value })
             })

@@ -1,4 +1,7 @@
 //! `vaultd.toml`, overridden by `VAULTD_*` environment variables, overridden by flags.
+//!
+//! Loading is a pure function of the file, an environment lookup and the flags: `main` passes
+//! [`process_env`], tests pass a map. A variable set to the empty string counts as unset.
 
 use crate::state::Limits;
 use serde::Deserialize;
@@ -8,15 +11,24 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("reading config {path}: {source}")]
     Read {
         path: String,
         source: std::io::Error,
     },
+    /// The config file is not valid TOML or has an unknown or mistyped key.
     #[error("config {path}: {message}")]
     Parse { path: String, message: String },
+    /// A value (from the file, the environment or a flag) is unusable; says which and why.
     #[error("{0}")]
     Invalid(String),
+}
+
+/// The process environment as a lookup for [`ServerConfig::load`] (non-UTF-8 values count as
+/// unset).
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -55,8 +67,29 @@ pub struct ServerConfig {
     pub limits: Limits,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
+/// `lookup`, with empty values treated as unset.
+fn non_empty(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Option<String> {
+    lookup(name).filter(|v| !v.is_empty())
+}
+
+/// Applies the `VAULTD_*` limit variables that `vaultd dev` honours too.
+pub fn limits_from_env(
+    mut limits: Limits,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Limits, ConfigError> {
+    if let Some(v) = non_empty(&env, "VAULTD_JWKS_REFRESH_COOLDOWN") {
+        limits.jwks_refresh_cooldown = humantime::parse_duration(&v).map_err(|_| {
+            ConfigError::Invalid(
+                "VAULTD_JWKS_REFRESH_COOLDOWN must be a duration like \"30s\"".into(),
+            )
+        })?;
+    }
+    if let Some(v) = non_empty(&env, "VAULTD_LOGIN_RATE_PER_SECOND") {
+        limits.login_rate_per_second = v.parse().map_err(|_| {
+            ConfigError::Invalid("VAULTD_LOGIN_RATE_PER_SECOND must be a whole number".into())
+        })?;
+    }
+    Ok(limits)
 }
 
 fn parse_bool(name: &str, v: &str) -> Result<bool, ConfigError> {
@@ -80,12 +113,15 @@ fn parse_num(name: &str, v: &str) -> Result<usize, ConfigError> {
 }
 
 impl ServerConfig {
-    /// Loads `path` (if any), applies `VAULTD_*` variables, then the flag overrides.
+    /// Loads `path` (if any), applies `VAULTD_*` variables looked up in `env`, then the flag
+    /// overrides.
     pub fn load(
         path: Option<&Path>,
         listen_flag: Option<String>,
         data_dir_flag: Option<PathBuf>,
+        env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
+        let env = |name: &str| non_empty(&env, name);
         let file = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
@@ -167,7 +203,7 @@ impl ServerConfig {
                 None => defaults.jwks_refresh_cooldown,
             },
         };
-        let limits = limits.with_env_overrides().map_err(ConfigError::Invalid)?;
+        let limits = limits_from_env(limits, env)?;
         if limits.max_connections == 0 || limits.max_body_bytes == 0 {
             return Err(ConfigError::Invalid(
                 "limits must be greater than zero".into(),
@@ -180,5 +216,327 @@ impl ServerConfig {
             audit_log,
             limits,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A config file that removes itself.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(text: &str) -> Self {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "vaultd-config-test-{}-{}.toml",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            std::fs::write(&path, text).expect("write config");
+            Self(path)
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn load(
+        file: Option<&str>,
+        env: &[(&str, &str)],
+        listen_flag: Option<&str>,
+        data_dir_flag: Option<&str>,
+    ) -> Result<ServerConfig, ConfigError> {
+        let file = file.map(TempFile::new);
+        ServerConfig::load(
+            file.as_ref().map(|f| f.0.as_path()),
+            listen_flag.map(str::to_owned),
+            data_dir_flag.map(PathBuf::from),
+            env_of(env),
+        )
+    }
+
+    fn error(
+        file: Option<&str>,
+        env: &[(&str, &str)],
+        listen_flag: Option<&str>,
+        data_dir_flag: Option<&str>,
+    ) -> String {
+        load(file, env, listen_flag, data_dir_flag)
+            .expect_err("should be refused")
+            .to_string()
+    }
+
+    const FILE: &str = r#"
+listen = "127.0.0.1:1111"
+data_dir = "/from/file"
+audit_log = "/from/file/audit.log"
+[limits]
+max_body_bytes = 1000
+max_connections = 10
+request_timeout = "7s"
+header_read_timeout = "3s"
+login_rate_per_second = 5
+login_burst = 6
+jwks_refresh_cooldown = "9s"
+"#;
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let config = load(None, &[], None, Some("/d")).expect("load");
+        let defaults = Limits::default();
+        assert_eq!(config.listen, "127.0.0.1:8200".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/d"));
+        assert!(config.tls.is_none());
+        assert!(config.audit_log.is_none());
+        assert_eq!(config.limits.max_body_bytes, defaults.max_body_bytes);
+        assert_eq!(config.limits.request_timeout, defaults.request_timeout);
+    }
+
+    #[test]
+    fn file_values_are_used() {
+        let config = load(Some(FILE), &[], None, None).expect("load");
+        assert_eq!(config.listen, "127.0.0.1:1111".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(
+            config.audit_log,
+            Some(PathBuf::from("/from/file/audit.log"))
+        );
+        let l = &config.limits;
+        assert_eq!((l.max_body_bytes, l.max_connections), (1000, 10));
+        assert_eq!(l.request_timeout, Duration::from_secs(7));
+        assert_eq!(l.header_read_timeout, Duration::from_secs(3));
+        assert_eq!((l.login_rate_per_second, l.login_burst), (5, 6));
+        assert_eq!(l.jwks_refresh_cooldown, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn env_overrides_file_and_flags_override_env() {
+        let env = [
+            ("VAULTD_LISTEN", "127.0.0.1:2222"),
+            ("VAULTD_DATA_DIR", "/from/env"),
+            ("VAULTD_AUDIT_LOG", "/from/env/audit.log"),
+            ("VAULTD_MAX_BODY_BYTES", "2000"),
+            ("VAULTD_MAX_CONNECTIONS", "20"),
+            ("VAULTD_JWKS_REFRESH_COOLDOWN", "1s"),
+            ("VAULTD_LOGIN_RATE_PER_SECOND", "0"),
+        ];
+        let config = load(Some(FILE), &env, None, None).expect("load");
+        assert_eq!(config.listen, "127.0.0.1:2222".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(config.audit_log, Some(PathBuf::from("/from/env/audit.log")));
+        let l = &config.limits;
+        assert_eq!((l.max_body_bytes, l.max_connections), (2000, 20));
+        assert_eq!(l.jwks_refresh_cooldown, Duration::from_secs(1));
+        assert_eq!(l.login_rate_per_second, 0);
+
+        let config =
+            load(Some(FILE), &env, Some("127.0.0.1:3333"), Some("/from/flag")).expect("load");
+        assert_eq!(config.listen, "127.0.0.1:3333".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn empty_env_values_count_as_unset() {
+        let env = [("VAULTD_LISTEN", ""), ("VAULTD_LOGIN_RATE_PER_SECOND", "")];
+        let config = load(Some(FILE), &env, None, None).expect("load");
+        assert_eq!(config.listen, "127.0.0.1:1111".parse().expect("addr"));
+        assert_eq!(config.limits.login_rate_per_second, 5);
+    }
+
+    #[test]
+    fn tls_from_file_or_env_and_plain_http_only_on_loopback() {
+        let tls = "tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\n";
+        let config = load(Some(tls), &[], Some("0.0.0.0:8200"), Some("/d")).expect("load");
+        assert_eq!(
+            config.tls,
+            Some((PathBuf::from("/c.pem"), PathBuf::from("/k.pem")))
+        );
+        let env = [("VAULTD_TLS_CERT", "/e.pem"), ("VAULTD_TLS_KEY", "/ek.pem")];
+        let config = load(Some(tls), &env, None, Some("/d")).expect("load");
+        assert_eq!(
+            config.tls,
+            Some((PathBuf::from("/e.pem"), PathBuf::from("/ek.pem")))
+        );
+        // tls_disable (a TLS proxy in front) allows plain HTTP anywhere, from file or env.
+        let config = load(
+            Some("tls_disable = true"),
+            &[],
+            Some("0.0.0.0:8200"),
+            Some("/d"),
+        )
+        .expect("load");
+        assert!(config.tls.is_none());
+        let env = [("VAULTD_TLS_DISABLE", "true")];
+        assert!(
+            load(Some(tls), &env, None, Some("/d"))
+                .expect("load")
+                .tls
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_message_naming_them() {
+        /// File text, environment, `--listen`, and what the message must say.
+        type Case<'a> = (
+            Option<&'a str>,
+            Vec<(&'a str, &'a str)>,
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                None,
+                vec![],
+                Some("nope"),
+                "listen address \"nope\" is not IP:PORT",
+            ),
+            (
+                None,
+                vec![("VAULTD_LISTEN", "localhost")],
+                None,
+                "listen address \"localhost\" is not IP:PORT",
+            ),
+            (
+                Some("listen = \"1.2.3.4\""),
+                vec![],
+                None,
+                "listen address \"1.2.3.4\" is not IP:PORT",
+            ),
+            (
+                None,
+                vec![("VAULTD_TLS_DISABLE", "maybe")],
+                None,
+                "VAULTD_TLS_DISABLE must be true or false",
+            ),
+            (
+                None,
+                vec![("VAULTD_MAX_BODY_BYTES", "-1")],
+                None,
+                "VAULTD_MAX_BODY_BYTES must be a positive integer",
+            ),
+            (
+                None,
+                vec![("VAULTD_MAX_CONNECTIONS", "many")],
+                None,
+                "VAULTD_MAX_CONNECTIONS must be a positive integer",
+            ),
+            (
+                None,
+                vec![("VAULTD_MAX_CONNECTIONS", "0")],
+                None,
+                "limits must be greater than zero",
+            ),
+            (
+                Some("[limits]\nmax_body_bytes = 0"),
+                vec![],
+                None,
+                "limits must be greater than zero",
+            ),
+            (
+                Some("[limits]\nrequest_timeout = \"soon\""),
+                vec![],
+                None,
+                "limits.request_timeout must be a duration like \"30s\"",
+            ),
+            (
+                Some("[limits]\nheader_read_timeout = \"10\""),
+                vec![],
+                None,
+                "limits.header_read_timeout must be a duration like \"30s\"",
+            ),
+            (
+                Some("[limits]\njwks_refresh_cooldown = \"x\""),
+                vec![],
+                None,
+                "limits.jwks_refresh_cooldown must be a duration like \"30s\"",
+            ),
+            (
+                None,
+                vec![("VAULTD_JWKS_REFRESH_COOLDOWN", "later")],
+                None,
+                "VAULTD_JWKS_REFRESH_COOLDOWN must be a duration like \"30s\"",
+            ),
+            (
+                None,
+                vec![("VAULTD_LOGIN_RATE_PER_SECOND", "1.5")],
+                None,
+                "VAULTD_LOGIN_RATE_PER_SECOND must be a whole number",
+            ),
+            (
+                Some("tls_cert = \"/c.pem\""),
+                vec![],
+                None,
+                "tls_cert and tls_key must be given together",
+            ),
+            (
+                None,
+                vec![("VAULTD_TLS_KEY", "/k.pem")],
+                None,
+                "tls_cert and tls_key must be given together",
+            ),
+            (
+                None,
+                vec![],
+                Some("0.0.0.0:8200"),
+                "refusing plain HTTP on non-loopback address 0.0.0.0:8200",
+            ),
+        ];
+        for (file, env, listen, expected) in cases {
+            let message = error(file, &env, listen, Some("/d"));
+            assert!(
+                message.contains(expected),
+                "{file:?} {env:?} {listen:?}: got {message:?}, expected {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_data_dir_says_where_to_set_it() {
+        assert_eq!(
+            error(None, &[], None, None),
+            "data_dir is required (config, VAULTD_DATA_DIR or --data-dir)"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_malformed_files_name_the_file() {
+        let missing = ServerConfig::load(
+            Some(Path::new("/nonexistent/vaultd.toml")),
+            None,
+            Some(PathBuf::from("/d")),
+            env_of(&[]),
+        )
+        .expect_err("missing file")
+        .to_string();
+        assert!(
+            missing.starts_with("reading config /nonexistent/vaultd.toml: "),
+            "{missing}"
+        );
+        for (text, expected) in [
+            ("listen = ", "config "),
+            ("lisen = \"127.0.0.1:1\"", "unknown field `lisen`"),
+            ("[limits]\nmax_body_bytes = \"big\"", "invalid type"),
+            ("tls_disable = \"yes\"", "invalid type"),
+        ] {
+            let message = error(Some(text), &[], None, Some("/d"));
+            assert!(message.starts_with("config "), "{text:?}: {message}");
+            assert!(message.contains(expected), "{text:?}: {message}");
+        }
     }
 }

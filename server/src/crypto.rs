@@ -1,4 +1,4 @@
-//! The crypto primitives `vaultd` is built from: AES-256-GCM sealing with AAD, random bytes,
+//! The crypto primitives `vaultd` is built from: AES-256-GCM encryption with AAD, random bytes,
 //! HMAC-SHA256 and Argon2id key derivation. One family: ring for randomness and HMAC, aes-gcm
 //! for the AEAD, argon2 for passphrases.
 
@@ -15,9 +15,13 @@ const TAG_LEN: usize = 16;
 /// Failure of a crypto primitive. Carries no key material and no plaintext.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
-    /// The ciphertext was tampered with, moved to another record, or sealed under another key.
+    /// The ciphertext was tampered with, moved to another record, or encrypted under another
+    /// key.
     #[error("ciphertext failed authentication")]
-    Open,
+    Decrypt,
+    /// The plaintext is too long for one AES-GCM message.
+    #[error("encryption failed: plaintext too long")]
+    Encrypt,
     /// The operating system's random source failed.
     #[error("random source failed")]
     Random,
@@ -50,9 +54,9 @@ impl SecretKey {
         Self(Zeroizing::new(*self.0))
     }
 
-    /// Seals `plaintext` with a fresh random nonce; output is `nonce || ciphertext || tag`.
-    pub fn seal(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        let cipher = Aes256Gcm::new_from_slice(self.expose()).map_err(|_| CryptoError::Open)?;
+    /// Encrypts `plaintext` with a fresh random nonce; output is `nonce || ciphertext || tag`.
+    pub fn encrypt(&self, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let cipher = self.cipher();
         let mut nonce = [0u8; NONCE_LEN];
         random_fill(&mut nonce)?;
         let ciphertext = cipher
@@ -63,21 +67,20 @@ impl SecretKey {
                     aad,
                 },
             )
-            .map_err(|_| CryptoError::Open)?;
+            .map_err(|_| CryptoError::Encrypt)?;
         let mut out = Vec::with_capacity(NONCE_LEN + ciphertext.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         Ok(out)
     }
 
-    /// Opens what [`SecretKey::seal`] produced under the same AAD.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
-        if sealed.len() < NONCE_LEN + TAG_LEN {
-            return Err(CryptoError::Open);
+    /// Decrypts what [`SecretKey::encrypt`] produced under the same AAD.
+    pub fn decrypt(&self, encrypted: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if encrypted.len() < NONCE_LEN + TAG_LEN {
+            return Err(CryptoError::Decrypt);
         }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let cipher = Aes256Gcm::new_from_slice(self.expose()).map_err(|_| CryptoError::Open)?;
-        cipher
+        let (nonce, ciphertext) = encrypted.split_at(NONCE_LEN);
+        self.cipher()
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -86,7 +89,11 @@ impl SecretKey {
                 },
             )
             .map(Zeroizing::new)
-            .map_err(|_| CryptoError::Open)
+            .map_err(|_| CryptoError::Decrypt)
+    }
+
+    fn cipher(&self) -> Aes256Gcm {
+        Aes256Gcm::new(self.expose().into())
     }
 
     /// HMAC-SHA256 of `data` under this key.
@@ -179,21 +186,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sealed_value_only_opens_with_same_aad() {
+    fn ciphertext_only_decrypts_with_same_key_and_aad() {
         let key = SecretKey::generate().expect("key");
-        let sealed = key.seal(b"hunter22", b"kv\0a").expect("seal");
-        assert_eq!(&key.open(&sealed, b"kv\0a").expect("open")[..], b"hunter22");
-        assert!(key.open(&sealed, b"kv\0b").is_err());
+        let ciphertext = key.encrypt(b"hunter22", b"kv\0a").expect("encrypt");
+        assert_eq!(
+            &key.decrypt(&ciphertext, b"kv\0a").expect("decrypt")[..],
+            b"hunter22"
+        );
+        assert!(key.decrypt(&ciphertext, b"kv\0b").is_err());
         let other = SecretKey::generate().expect("key");
-        assert!(other.open(&sealed, b"kv\0a").is_err());
+        assert!(other.decrypt(&ciphertext, b"kv\0a").is_err());
+        assert!(key.decrypt(&ciphertext[..20], b"kv\0a").is_err());
     }
 
     #[test]
     fn nonces_are_fresh() {
         let key = SecretKey::generate().expect("key");
         assert_ne!(
-            key.seal(b"x", b"").expect("seal"),
-            key.seal(b"x", b"").expect("seal")
+            key.encrypt(b"x", b"").expect("encrypt"),
+            key.encrypt(b"x", b"").expect("encrypt")
         );
     }
 

@@ -58,7 +58,6 @@ pub async fn bootstrap(
     let initialized = app.store.is_initialized().map_err(|e| e.to_string())?;
     if !initialized {
         let (output, token) = crate::bootstrap::initialize(app, None, root_token)
-            .await
             .map_err(|e| e.to_string())?
             .ok_or("store was initialised concurrently")?;
         write_private(&key_path, B64.encode(output.unseal_key.expose()).as_bytes())

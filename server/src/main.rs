@@ -57,7 +57,7 @@ fn init_tracing() {
         .init();
 }
 
-// The request path allocates many small short-lived buffers (JSON, sealed records); mimalloc
+// The request path allocates many small short-lived buffers (JSON, encrypted records); mimalloc
 // handles that pattern markedly better than the system allocator (see docs/performance.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -107,8 +107,13 @@ async fn run(command: Command) -> Result<(), String> {
             listen,
             data_dir,
         } => {
-            let config = ServerConfig::load(config.as_deref(), listen, data_dir)
-                .map_err(|e| e.to_string())?;
+            let config = ServerConfig::load(
+                config.as_deref(),
+                listen,
+                data_dir,
+                vaultd::config::process_env,
+            )
+            .map_err(|e| e.to_string())?;
             let app = vaultd::open_app(
                 &config.data_dir,
                 config.audit_log.as_deref(),
@@ -147,7 +152,9 @@ async fn run(command: Command) -> Result<(), String> {
             policies,
         } => {
             let data_dir = data_dir.unwrap_or_else(vaultd::dev::temp_data_dir);
-            let limits = Limits::default().with_env_overrides()?;
+            let limits =
+                vaultd::config::limits_from_env(Limits::default(), vaultd::config::process_env)
+                    .map_err(|e| e.to_string())?;
             let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone(), true)
                 .map_err(|e| e.to_string())?;
             let listener = tokio::net::TcpListener::bind(listen)

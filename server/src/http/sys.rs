@@ -16,6 +16,69 @@ use zeroize::Zeroizing;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Argon2id takes a while and 64 MiB: one derivation at a time, off the async workers.
+static KDF_GATE: KdfGate = KdfGate::new();
+
+/// Counts one piece of work in [`KdfGate::in_flight`] until dropped (also on panic).
+struct InFlight(&'static KdfGate);
+
+impl InFlight {
+    fn enter(gate: &'static KdfGate) -> Self {
+        use std::sync::atomic::Ordering;
+        let now = gate.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        gate.peak.fetch_max(now, Ordering::SeqCst);
+        Self(gate)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Runs blocking work that may hold an Argon2id derivation one at a time, off the async
+/// workers, and counts how many run at once.
+struct KdfGate {
+    permits: tokio::sync::Semaphore,
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// The most that ever ran at once (1 unless the bound is broken).
+    peak: std::sync::atomic::AtomicUsize,
+}
+
+impl KdfGate {
+    const fn new() -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::const_new(1),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            peak: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &'static self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            // The permit goes with the work, not the request: if the request is dropped
+            // (client gone, request timeout) the derivation runs on, and the next one must
+            // not start until it has finished.
+            let _permit = permit;
+            let _counted = InFlight::enter(self);
+            work()
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
 pub async fn handle(
     app: &SharedApp,
     ctx: &mut Ctx,
@@ -185,10 +248,19 @@ async fn init(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
             "passphrase must be at least 12 characters".into(),
         ));
     }
-    let (output, root_token) =
-        crate::bootstrap::initialize(app, body.passphrase.as_ref().map(|p| p.as_bytes()), None)
-            .await?
-            .ok_or_else(|| ApiError::BadRequest("Vault is already initialized".into()))?;
+    // A passphrase slot runs Argon2id: under the same one-at-a-time bound as unseal.
+    let passphrase = body.passphrase;
+    let app_for_init = app.clone();
+    let (output, root_token) = KDF_GATE
+        .run(move || {
+            crate::bootstrap::initialize(
+                &app_for_init,
+                passphrase.as_ref().map(|p| p.as_bytes()),
+                None,
+            )
+        })
+        .await??
+        .ok_or_else(|| ApiError::BadRequest("Vault is already initialized".into()))?;
     let key = output.unseal_key.expose();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Reply::Raw(
@@ -257,16 +329,8 @@ async fn unseal(
     {
         return Err(ApiError::RateLimited);
     }
-    // Argon2id takes a while and 64 MiB: one derivation at a time, off the async workers.
-    static KDF_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
-    let _slot = KDF_SLOTS
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
     let store = app.store.clone();
-    let result = tokio::task::spawn_blocking(move || store.unseal(credential))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let result = KDF_GATE.run(move || store.unseal(credential)).await?;
     match result {
         Ok(()) => {
             tracing::info!("unsealed");
@@ -283,5 +347,88 @@ async fn unseal(
         )),
         Err(UnsealError::NotInitialized) => Err(ApiError::NotInitialized),
         Err(UnsealError::Store(e)) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::KdfParams;
+    use crate::state::{App, Limits};
+    use crate::store::memory::MemoryBackend;
+    use crate::store::sealed::SealedStore;
+    use axum::body::Body;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    use tower::ServiceExt;
+
+    fn unseal_request(passphrase: &str) -> axum::http::Request<Body> {
+        axum::http::Request::builder()
+            .method("PUT")
+            .uri("/v1/sys/unseal")
+            .body(Body::from(json!({ "passphrase": passphrase }).to_string()))
+            .expect("request")
+    }
+
+    /// Clients that give up while Argon2id runs must not let the next derivation start beside
+    /// the one still running: the permit lasts as long as the derivation, not the request.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_passphrase_unseals_never_overlap_derivations() {
+        let store = SealedStore::new(Arc::new(MemoryBackend::new()));
+        // Cheap enough for a debug build, slow enough to time out on.
+        let params = KdfParams {
+            m_cost_kib: 8 * 1024,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        store
+            .initialize(Some((b"the right operator passphrase", params)), |_, _| {
+                Ok(vec![])
+            })
+            .expect("init")
+            .expect("init lands");
+        let started = Instant::now();
+        crate::crypto::derive_from_passphrase(b"x", &[0; 16], params).expect("derive");
+        let derivation = started.elapsed();
+        let client_timeout = derivation / 4;
+        let app = Arc::new(App::new(
+            store,
+            crate::audit::AuditLog::disabled(),
+            Limits::default(),
+            false,
+        ));
+        let router = crate::http::router(app);
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            let router = router.clone();
+            clients.push(tokio::spawn(async move {
+                let request = router.oneshot(unseal_request("a wrong operator passphrase"));
+                tokio::time::timeout(client_timeout, request).await.is_err()
+            }));
+        }
+        for client in clients {
+            assert!(
+                client.await.expect("client"),
+                "the client should have given up"
+            );
+        }
+        // Let every derivation started so far finish.
+        let deadline = Instant::now() + derivation * 20 + Duration::from_secs(5);
+        while KDF_GATE.in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(KDF_GATE.in_flight.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            KDF_GATE.peak.load(Ordering::SeqCst),
+            1,
+            "Argon2id derivations overlapped"
+        );
+        // The bound did not wedge anything: the right passphrase still unseals.
+        let response = router
+            .oneshot(unseal_request("the right operator passphrase"))
+            .await
+            .expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
     }
 }

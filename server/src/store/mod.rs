@@ -1,17 +1,26 @@
 //! Storage. [`Backend`] is the narrow interface every persistent byte goes through (get, put,
-//! compare-and-swap, prefix scan, atomic batch, durability barrier), so another engine can
-//! replace sled without touching handlers, crypto or policy code. [`sealed::SealedStore`]
-//! encrypts every record on its way into a backend.
+//! compare-and-swap, prefix scan, atomic batch, create-once batch, durability barrier), so
+//! another engine can replace sled without touching handlers, crypto or policy code.
+//!
+//! - [`keyring`]: the key hierarchy (key slots → root key → keyring of data keys) and the
+//!   operations on it: init, unseal, rotate.
+//! - [`sealed`]: [`sealed::SealedStore`], which encrypts every record on its way into a
+//!   backend with the unsealed keyring, and is sealed (keys dropped) or unsealed.
+//! - [`sled_backend`]: the sled engine; [`memory`] (tests only): an in-memory one.
+//! - [`group_commit`]: one fsync shared by many concurrent writers.
 
 pub mod group_commit;
+pub mod keyring;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;
 pub mod sealed;
 pub mod sled_backend;
 
 /// Logical trees. Each is a key namespace in the backend and part of every record's AAD, so a
-/// ciphertext moved from one tree to another fails to open.
+/// ciphertext moved from one tree to another fails to decrypt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tree {
-    /// Unencrypted bootstrap records: init marker, key slots, the wrapped keyring.
+    /// Records outside the record encryption: init marker, key slots, the encrypted keyring.
     Sys,
     /// KV v2 metadata and versions.
     Kv,
@@ -56,12 +65,17 @@ impl Tree {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The engine failed (I/O, a broken database, a failed sync).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// A stored record does not decrypt or parse: tampered with, moved, or from another store.
+    /// Names the record, never its content.
     #[error("record {tree}/{key} failed to decrypt (tampered, moved or foreign)")]
     Corrupt { tree: &'static str, key: String },
+    /// The keys are not in memory.
     #[error("Vault is sealed")]
     Sealed,
+    /// A crypto primitive failed (the random source, an encryption, the KDF).
     #[error("crypto: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
 }
@@ -94,6 +108,39 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Applies every write or none.
     fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies `writes` only if the `guard` key holds no value, as one atomic step; returns
+    /// whether it did. The batch must set `guard` itself (it is a create-once batch: the init
+    /// marker guards the whole of init).
+    ///
+    /// Contract, which every engine must keep:
+    /// - all or nothing: on `Ok(false)` and on every error, no write of the batch is visible;
+    /// - of concurrent calls with the same guard, at most one returns `Ok(true)`, and no write
+    ///   of any other is applied;
+    /// - the check and the writes are one step: no other writer can set the guard between them;
+    /// - like [`Backend::apply`], not yet durable: call [`Backend::sync`] before acknowledging.
+    ///
+    /// sled runs it as one transaction over its single tree. A SQL engine runs it as one
+    /// transaction that first inserts the guard row (`INSERT … ON CONFLICT DO NOTHING`; zero
+    /// rows inserted means `Ok(false)` and a rollback), then the rest of the batch.
+    fn apply_if_absent(&self, guard: (Tree, &[u8]), writes: Vec<Write>)
+    -> Result<bool, StoreError>;
     /// Returns once every write applied so far is on stable storage.
     fn sync(&self) -> Result<(), StoreError>;
+}
+
+/// Refuses an [`Backend::apply_if_absent`] batch that does not create its own guard.
+pub(crate) fn check_guard_written(
+    guard: (Tree, &[u8]),
+    writes: &[Write],
+) -> Result<(), StoreError> {
+    let creates_guard = writes
+        .iter()
+        .any(|w| w.tree == guard.0 && w.key == guard.1 && w.value.is_some());
+    if creates_guard {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(
+            "apply_if_absent: the batch must set its guard key".into(),
+        ))
+    }
 }

@@ -1,151 +1,20 @@
-//! The encrypted layer over a [`Backend`]: key slots, the keyring, seal/unseal and per-record
-//! AES-256-GCM.
+//! Record encryption and the data API over a [`Backend`]: [`SealedStore`] encrypts every
+//! record on its way in and decrypts it on its way out, with the keys of the unsealed
+//! [`Keyring`] (see [`super::keyring`] for the key hierarchy, init, unseal and rotation).
 //!
-//! Key hierarchy: each *key slot* (a random unseal key, or an Argon2id-derived passphrase key)
-//! wraps the *root key*; the root key wraps the *keyring* (every data-key version plus the HMAC
-//! key for token lookups); data keys seal records. Every record is stored as
-//! `key_version (u32 BE) || nonce || ciphertext+tag` with AAD binding the tree, the record key and
-//! the key version, so a ciphertext copied to another record fails to open.
+//! Every record is stored as `key_version (u32 BE) || nonce || ciphertext+tag`, with AAD
+//! binding the tree, the record key and the key version, so a ciphertext moved to another
+//! record, tree or version fails to decrypt. While sealed (no keyring in memory) every read
+//! and write answers [`StoreError::Sealed`].
 
+use super::keyring;
 use super::{Backend, PlainWrite, StoreError, Tree, Write};
-use crate::crypto::{self, KdfParams, SecretKey};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::crypto::KdfParams;
 use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
 
-const INIT_KEY: &[u8] = b"init";
-const KEYRING_KEY: &[u8] = b"keyring";
-const SLOT_UNSEAL: &[u8] = b"slot/unseal";
-const SLOT_PASSPHRASE: &[u8] = b"slot/passphrase";
-
-/// The unsealed key material. Dropping it (on seal) zeroizes every key.
-pub struct Keyring {
-    root: SecretKey,
-    data_keys: BTreeMap<u32, SecretKey>,
-    current: u32,
-    hmac_key: SecretKey,
-}
-
-impl std::fmt::Debug for Keyring {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keyring")
-            .field("current", &self.current)
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct KeyringFile {
-    current: u32,
-    data_keys: BTreeMap<u32, String>,
-    hmac_key: String,
-}
-
-impl Keyring {
-    fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let file = KeyringFile {
-            current: self.current,
-            data_keys: self
-                .data_keys
-                .iter()
-                .map(|(v, k)| (*v, B64.encode(k.expose())))
-                .collect(),
-            hmac_key: B64.encode(self.hmac_key.expose()),
-        };
-        let bytes = Zeroizing::new(serde_json::to_vec(&file).unwrap_or_default());
-        for key in file.data_keys.into_values().chain([file.hmac_key]) {
-            crypto::wipe(key);
-        }
-        bytes
-    }
-
-    fn decode(root: SecretKey, bytes: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = || StoreError::Corrupt {
-            tree: "sys",
-            key: "keyring".into(),
-        };
-        let file: KeyringFile = serde_json::from_slice(bytes).map_err(|_| corrupt())?;
-        let decode_key = |s: &str| {
-            let raw = Zeroizing::new(B64.decode(s).map_err(|_| corrupt())?);
-            SecretKey::from_slice(&raw).ok_or_else(corrupt)
-        };
-        let mut data_keys = BTreeMap::new();
-        for (version, key) in &file.data_keys {
-            data_keys.insert(*version, decode_key(key)?);
-        }
-        let hmac_key = decode_key(&file.hmac_key)?;
-        let current = file.current;
-        for key in file.data_keys.into_values().chain([file.hmac_key]) {
-            crypto::wipe(key);
-        }
-        if !data_keys.contains_key(&current) {
-            return Err(corrupt());
-        }
-        Ok(Self {
-            root,
-            data_keys,
-            current,
-            hmac_key,
-        })
-    }
-
-    pub fn hmac(&self, data: &[u8]) -> [u8; 32] {
-        self.hmac_key.hmac(data)
-    }
-
-    pub fn current_version(&self) -> u32 {
-        self.current
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct SlotFile {
-    kind: String,
-    /// Root key sealed under the slot's key-encryption key, base64.
-    wrapped_root: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    salt: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    kdf: Option<KdfParams>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct InitFile {
-    format: u32,
-    created_unix: u64,
-    passphrase_slot: bool,
-}
-
-/// How an operator proves they may unseal.
-pub enum UnsealCredential {
-    Key(SecretKey),
-    Passphrase(Zeroizing<Vec<u8>>),
-}
-
-impl std::fmt::Debug for UnsealCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("UnsealCredential([REDACTED])")
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum UnsealError {
-    #[error("Vault is not initialized")]
-    NotInitialized,
-    #[error("no passphrase slot was configured at init")]
-    NoPassphraseSlot,
-    #[error("unseal key or passphrase is incorrect")]
-    WrongKey,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn slot_aad(slot: &[u8]) -> Vec<u8> {
-    [b"vaultd/v1/slot/".as_slice(), slot].concat()
-}
+// Kept here so `crate::store::sealed::{Keyring, …}` paths keep working.
+pub use super::keyring::{InitOutput, Keyring, UnsealCredential, UnsealError};
 
 fn record_aad(tree: Tree, key: &[u8], version: u32) -> Vec<u8> {
     let mut aad = Vec::with_capacity(24 + key.len());
@@ -177,11 +46,6 @@ impl std::fmt::Debug for SealedStore {
     }
 }
 
-/// What `initialize` hands back exactly once.
-pub struct InitOutput {
-    pub unseal_key: SecretKey,
-}
-
 impl SealedStore {
     pub fn new(backend: Arc<dyn Backend>) -> Self {
         Self {
@@ -196,7 +60,7 @@ impl SealedStore {
     }
 
     pub fn is_initialized(&self) -> Result<bool, StoreError> {
-        Ok(self.backend.get(Tree::Sys, INIT_KEY)?.is_some())
+        keyring::is_initialized(&*self.backend)
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -204,82 +68,40 @@ impl SealedStore {
     }
 
     pub fn keyring(&self) -> Option<Arc<Keyring>> {
-        self.keys.read().map(|g| g.clone()).unwrap_or_default()
+        self.read_keys().clone()
+    }
+
+    // The guarded value is a single `Option<Arc>`, consistent even if a holder panicked, so a
+    // poisoned lock is used as is: sealing must never be skipped because of one.
+    fn read_keys(&self) -> std::sync::RwLockReadGuard<'_, Option<Arc<Keyring>>> {
+        self.keys
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn write_keys(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<Keyring>>> {
+        self.keys
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn require_keyring(&self) -> Result<Arc<Keyring>, StoreError> {
         self.keyring().ok_or(StoreError::Sealed)
     }
 
-    /// Creates the root key, the first data key and the key slots, and writes them together
-    /// with `seed` (records to create under the new keys, such as the root token) in one atomic
-    /// batch. Leaves the store sealed, as Vault does. Returns `None` if already initialised.
+    /// Initialises the key hierarchy ([`keyring::initialize`]); `seed` returns records
+    /// (encrypted with [`SealedStore::encrypt_record`]) to create in the same atomic step.
+    /// Leaves the store sealed. Returns `None` if already initialised.
     pub fn initialize(
         &self,
-        passphrase: Option<&[u8]>,
+        passphrase: Option<(&[u8], KdfParams)>,
         seed: impl FnOnce(&SealedStore, &Keyring) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Option<InitOutput>, StoreError> {
-        if self.is_initialized()? {
-            return Ok(None);
-        }
-        let keyring = Keyring {
-            root: SecretKey::generate()?,
-            data_keys: BTreeMap::from([(1, SecretKey::generate()?)]),
-            current: 1,
-            hmac_key: SecretKey::generate()?,
-        };
-        let unseal_key = SecretKey::generate()?;
-        let mut writes = vec![
-            Write {
-                tree: Tree::Sys,
-                key: SLOT_UNSEAL.to_vec(),
-                value: Some(wrap_root(&keyring.root, &unseal_key, SLOT_UNSEAL, None)?),
-            },
-            Write {
-                tree: Tree::Sys,
-                key: KEYRING_KEY.to_vec(),
-                value: Some(keyring.root.seal(&keyring.encode(), b"vaultd/v1/keyring")?),
-            },
-        ];
-        if let Some(passphrase) = passphrase {
-            let salt = crypto::random_bytes::<16>()?;
-            let params = KdfParams::default();
-            let kek = crypto::derive_from_passphrase(passphrase, &salt, params)?;
-            writes.push(Write {
-                tree: Tree::Sys,
-                key: SLOT_PASSPHRASE.to_vec(),
-                value: Some(wrap_root(
-                    &keyring.root,
-                    &kek,
-                    SLOT_PASSPHRASE,
-                    Some((&salt, params)),
-                )?),
-            });
-        }
-        writes.extend(seed(self, &keyring)?);
-        let marker = InitFile {
-            format: 1,
-            created_unix: crate::clock::unix_now(),
-            passphrase_slot: passphrase.is_some(),
-        };
-        writes.push(Write {
-            tree: Tree::Sys,
-            key: INIT_KEY.to_vec(),
-            value: Some(serde_json::to_vec(&marker).unwrap_or_default()),
-        });
-        // The init marker goes in the same batch, and a CAS on it guards against two
-        // concurrent inits: only one batch may land.
-        if !self
-            .backend
-            .compare_and_swap(Tree::Sys, b"init-lock", None, Some(b"1".to_vec()))?
-        {
-            return Ok(None);
-        }
-        self.backend.apply(writes)?;
-        self.backend.sync()?;
-        Ok(Some(InitOutput { unseal_key }))
+        keyring::initialize(&*self.backend, passphrase, |keys| seed(self, keys))
     }
 
+    /// Loads the keyring through the slot `credential` opens. Blocking: a passphrase runs
+    /// Argon2id. Unsealing an unsealed store changes nothing.
     pub fn unseal(&self, credential: UnsealCredential) -> Result<(), UnsealError> {
         if !self.is_initialized()? {
             return Err(UnsealError::NotInitialized);
@@ -287,118 +109,44 @@ impl SealedStore {
         if !self.is_sealed() {
             return Ok(());
         }
-        let (slot_key, kek) = match credential {
-            UnsealCredential::Key(key) => (SLOT_UNSEAL, key),
-            UnsealCredential::Passphrase(passphrase) => {
-                let slot = self.read_slot(SLOT_PASSPHRASE)?;
-                let salt = slot
-                    .salt
-                    .as_deref()
-                    .and_then(|s| B64.decode(s).ok())
-                    .ok_or(UnsealError::NoPassphraseSlot)?;
-                let params = slot.kdf.ok_or(UnsealError::NoPassphraseSlot)?;
-                let kek = crypto::derive_from_passphrase(&passphrase, &salt, params)
-                    .map_err(StoreError::from)?;
-                (SLOT_PASSPHRASE, kek)
-            }
-        };
-        let slot = self.read_slot(slot_key)?;
-        let wrapped = B64
-            .decode(&slot.wrapped_root)
-            .map_err(|_| UnsealError::WrongKey)?;
-        let root_bytes = kek
-            .open(&wrapped, &slot_aad(slot_key))
-            .map_err(|_| UnsealError::WrongKey)?;
-        let root = SecretKey::from_slice(&root_bytes).ok_or(UnsealError::WrongKey)?;
-        let sealed_keyring =
-            self.backend
-                .get(Tree::Sys, KEYRING_KEY)?
-                .ok_or_else(|| StoreError::Corrupt {
-                    tree: "sys",
-                    key: "keyring".into(),
-                })?;
-        let keyring_bytes = root
-            .open(&sealed_keyring, b"vaultd/v1/keyring")
-            .map_err(|_| StoreError::Corrupt {
-                tree: "sys",
-                key: "keyring".into(),
-            })?;
-        let keyring = Keyring::decode(root, &keyring_bytes)?;
-        if let Ok(mut guard) = self.keys.write() {
-            *guard = Some(Arc::new(keyring));
-        }
+        let keys = keyring::unseal(&*self.backend, credential)?;
+        *self.write_keys() = Some(Arc::new(keys));
         Ok(())
-    }
-
-    fn read_slot(&self, slot_key: &[u8]) -> Result<SlotFile, UnsealError> {
-        let raw = self
-            .backend
-            .get(Tree::Sys, slot_key)?
-            .ok_or(UnsealError::NoPassphraseSlot)?;
-        serde_json::from_slice(&raw).map_err(|_| {
-            UnsealError::Store(StoreError::Corrupt {
-                tree: "sys",
-                key: String::from_utf8_lossy(slot_key).into_owned(),
-            })
-        })
     }
 
     /// Drops the keyring. Keys are zeroized when the last in-flight request holding the
     /// `Arc` finishes.
     pub fn seal(&self) {
-        if let Ok(mut guard) = self.keys.write() {
-            *guard = None;
-        }
+        *self.write_keys() = None;
     }
 
     /// Adds a new data-key version used for all new writes; old versions stay readable.
     pub fn rotate(&self) -> Result<u32, StoreError> {
-        let mut guard = self
-            .keys
-            .write()
-            .map_err(|_| StoreError::Backend("keyring lock poisoned".into()))?;
+        let mut guard = self.write_keys();
         let current = guard.as_ref().ok_or(StoreError::Sealed)?;
-        let next = current.current + 1;
-        let mut data_keys: BTreeMap<u32, SecretKey> = current
-            .data_keys
-            .iter()
-            .map(|(v, k)| (*v, k.duplicate()))
-            .collect();
-        data_keys.insert(next, SecretKey::generate()?);
-        let rotated = Keyring {
-            root: current.root.duplicate(),
-            data_keys,
-            current: next,
-            hmac_key: current.hmac_key.duplicate(),
-        };
-        let sealed = rotated.root.seal(&rotated.encode(), b"vaultd/v1/keyring")?;
-        self.backend.apply(vec![Write {
-            tree: Tree::Sys,
-            key: KEYRING_KEY.to_vec(),
-            value: Some(sealed),
-        }])?;
-        self.backend.sync()?;
+        let rotated = keyring::rotate(&*self.backend, current)?;
+        let version = rotated.current_version();
         *guard = Some(Arc::new(rotated));
-        Ok(next)
+        Ok(version)
     }
 
     /// Encrypts `plaintext` for `tree`/`key` under the given keyring's current data key.
-    pub fn seal_record(
+    pub fn encrypt_record(
         keyring: &Keyring,
         tree: Tree,
         key: &[u8],
         plaintext: &[u8],
     ) -> Result<Vec<u8>, StoreError> {
-        let version = keyring.current;
-        let data_key = keyring.data_keys.get(&version).ok_or(StoreError::Sealed)?;
-        let sealed = data_key.seal(plaintext, &record_aad(tree, key, version))?;
-        let mut out = Vec::with_capacity(4 + sealed.len());
+        let version = keyring.current_version();
+        let data_key = keyring.data_key(version).ok_or(StoreError::Sealed)?;
+        let ciphertext = data_key.encrypt(plaintext, &record_aad(tree, key, version))?;
+        let mut out = Vec::with_capacity(4 + ciphertext.len());
         out.extend_from_slice(&version.to_be_bytes());
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&ciphertext);
         Ok(out)
     }
 
-    fn open_record(
+    fn decrypt_record(
         keyring: &Keyring,
         tree: Tree,
         key: &[u8],
@@ -408,18 +156,18 @@ impl SealedStore {
             tree: tree.name(),
             key: String::from_utf8_lossy(key).into_owned(),
         };
-        let (version_bytes, sealed) = stored.split_at_checked(4).ok_or_else(corrupt)?;
+        let (version_bytes, ciphertext) = stored.split_at_checked(4).ok_or_else(corrupt)?;
         let version = u32::from_be_bytes(version_bytes.try_into().map_err(|_| corrupt())?);
-        let data_key = keyring.data_keys.get(&version).ok_or_else(corrupt)?;
+        let data_key = keyring.data_key(version).ok_or_else(corrupt)?;
         data_key
-            .open(sealed, &record_aad(tree, key, version))
+            .decrypt(ciphertext, &record_aad(tree, key, version))
             .map_err(|_| corrupt())
     }
 
     pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let keyring = self.require_keyring()?;
         match self.backend.get(tree, key)? {
-            Some(stored) => Ok(Some(Self::open_record(&keyring, tree, key, &stored)?)),
+            Some(stored) => Ok(Some(Self::decrypt_record(&keyring, tree, key, &stored)?)),
             None => Ok(None),
         }
     }
@@ -449,7 +197,7 @@ impl SealedStore {
             .scan_prefix(tree, prefix)?
             .into_iter()
             .map(|(k, v)| {
-                let plain = Self::open_record(&keyring, tree, &k, &v)?;
+                let plain = Self::decrypt_record(&keyring, tree, &k, &v)?;
                 Ok((k, plain))
             })
             .collect()
@@ -475,8 +223,8 @@ impl SealedStore {
         plaintext: &[u8],
     ) -> Result<bool, StoreError> {
         let keyring = self.require_keyring()?;
-        let sealed = Self::seal_record(&keyring, tree, key, plaintext)?;
-        self.backend.compare_and_swap(tree, key, None, Some(sealed))
+        let stored = Self::encrypt_record(&keyring, tree, key, plaintext)?;
+        self.backend.compare_and_swap(tree, key, None, Some(stored))
     }
 
     /// Deletes records without decrypting anything.
@@ -497,21 +245,21 @@ impl SealedStore {
     /// before acknowledging.
     pub fn write(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
         let keyring = self.require_keyring()?;
-        let sealed = writes
+        let encrypted = writes
             .into_iter()
             .map(|(tree, key, value)| {
                 let value = match value {
                     Some(plain) => {
-                        let sealed = Self::seal_record(&keyring, tree, &key, &plain)?;
+                        let stored = Self::encrypt_record(&keyring, tree, &key, &plain)?;
                         drop(Zeroizing::new(plain));
-                        Some(sealed)
+                        Some(stored)
                     }
                     None => None,
                 };
                 Ok(Write { tree, key, value })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        self.backend.apply(sealed)
+        self.backend.apply(encrypted)
     }
 
     /// Makes every write applied so far durable. Concurrent callers share syncs (group
@@ -521,23 +269,308 @@ impl SealedStore {
     }
 }
 
-fn wrap_root(
-    root: &SecretKey,
-    kek: &SecretKey,
-    slot: &[u8],
-    kdf: Option<(&[u8], KdfParams)>,
-) -> Result<Vec<u8>, StoreError> {
-    let wrapped = kek.seal(root.expose(), &slot_aad(slot))?;
-    let file = SlotFile {
-        kind: if kdf.is_some() {
-            "passphrase"
-        } else {
-            "random"
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+    use crate::store::memory::MemoryBackend;
+
+    /// An initialised, unsealed store over memory, its backend and its unseal key.
+    fn unsealed_store() -> (SealedStore, Arc<MemoryBackend>, SecretKey) {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend.clone());
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("init")
+            .expect("init lands");
+        let key = output.unseal_key.duplicate();
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal");
+        (store, backend, key)
+    }
+
+    fn put(store: &SealedStore, tree: Tree, key: &[u8], value: &[u8]) {
+        store
+            .write(vec![(tree, key.to_vec(), Some(value.to_vec()))])
+            .expect("write");
+    }
+
+    fn read(store: &SealedStore, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        store.get(tree, key).map(|v| v.map(|v| v.to_vec()))
+    }
+
+    #[test]
+    fn records_round_trip_and_are_not_stored_in_clear() {
+        let (store, backend, _) = unsealed_store();
+        put(&store, Tree::Kv, b"a", b"correct horse battery");
+        assert_eq!(
+            read(&store, Tree::Kv, b"a").expect("read"),
+            Some(b"correct horse battery".to_vec())
+        );
+        let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
+        assert!(
+            !stored
+                .windows(b"correct horse".len())
+                .any(|w| w == b"correct horse")
+        );
+        assert_eq!(read(&store, Tree::Kv, b"missing").expect("read"), None);
+    }
+
+    #[test]
+    fn ciphertext_moved_to_another_key_or_tree_fails_to_decrypt() {
+        let (store, backend, _) = unsealed_store();
+        put(&store, Tree::Kv, b"a", b"value a");
+        let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
+        backend.put_raw(Tree::Kv, b"b", stored.clone());
+        backend.put_raw(Tree::Config, b"a", stored);
+        for (tree, key) in [(Tree::Kv, &b"b"[..]), (Tree::Config, b"a")] {
+            assert!(matches!(
+                read(&store, tree, key),
+                Err(StoreError::Corrupt { .. })
+            ));
         }
-        .into(),
-        wrapped_root: B64.encode(wrapped),
-        salt: kdf.map(|(salt, _)| B64.encode(salt)),
-        kdf: kdf.map(|(_, params)| params),
-    };
-    Ok(serde_json::to_vec(&file).unwrap_or_default())
+        assert!(read(&store, Tree::Kv, b"a").is_ok());
+    }
+
+    #[test]
+    fn swapped_ciphertexts_fail_to_decrypt() {
+        let (store, backend, _) = unsealed_store();
+        put(&store, Tree::Tokens, b"one", b"first");
+        put(&store, Tree::Tokens, b"two", b"second");
+        let records = backend.raw_records(Tree::Tokens);
+        backend.put_raw(Tree::Tokens, &records[0].0, records[1].1.clone());
+        backend.put_raw(Tree::Tokens, &records[1].0, records[0].1.clone());
+        assert!(read(&store, Tree::Tokens, b"one").is_err());
+        assert!(read(&store, Tree::Tokens, b"two").is_err());
+        assert!(store.scan(Tree::Tokens, b"").is_err());
+    }
+
+    #[test]
+    fn tampered_or_truncated_records_fail_to_decrypt() {
+        let (store, backend, _) = unsealed_store();
+        put(&store, Tree::Kv, b"a", b"value");
+        let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
+        let mut flipped = stored.clone();
+        if let Some(last) = flipped.last_mut() {
+            *last ^= 1;
+        }
+        // A record claiming another key version is refused too (the version is in the AAD).
+        let mut other_version = stored.clone();
+        other_version[..4].copy_from_slice(&2u32.to_be_bytes());
+        for bad in [
+            flipped,
+            stored[..3].to_vec(),
+            stored[..20].to_vec(),
+            other_version,
+        ] {
+            backend.put_raw(Tree::Kv, b"a", bad);
+            assert!(matches!(
+                read(&store, Tree::Kv, b"a"),
+                Err(StoreError::Corrupt { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn rotation_keeps_old_versions_readable_and_new_writes_use_the_new_one() {
+        let (store, backend, key) = unsealed_store();
+        put(&store, Tree::Kv, b"old", b"before rotation");
+        assert_eq!(store.rotate().expect("rotate"), 2);
+        put(&store, Tree::Kv, b"new", b"after rotation");
+        let version_of = |record_key: &[u8]| {
+            let records = backend.raw_records(Tree::Kv);
+            let (_, stored) = records
+                .iter()
+                .find(|(k, _)| k == record_key)
+                .expect("record");
+            u32::from_be_bytes(stored[..4].try_into().expect("4 bytes"))
+        };
+        assert_eq!(version_of(b"old"), 1);
+        assert_eq!(version_of(b"new"), 2);
+        // After a seal and unseal (the rotated keyring comes back from the backend), both read.
+        store.seal();
+        store.unseal(UnsealCredential::Key(key)).expect("unseal");
+        assert_eq!(store.keyring().expect("keyring").current_version(), 2);
+        assert_eq!(
+            read(&store, Tree::Kv, b"old").expect("old"),
+            Some(b"before rotation".to_vec())
+        );
+        assert_eq!(
+            read(&store, Tree::Kv, b"new").expect("new"),
+            Some(b"after rotation".to_vec())
+        );
+    }
+
+    #[test]
+    fn wrong_unseal_key_or_passphrase_is_refused_and_leaves_the_store_sealed() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend);
+        let params = KdfParams {
+            m_cost_kib: 64,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        store
+            .initialize(Some((b"a long operator passphrase", params)), |_, _| {
+                Ok(vec![])
+            })
+            .expect("init")
+            .expect("init lands");
+        let wrong_key = UnsealCredential::Key(SecretKey::generate().expect("key"));
+        assert!(matches!(
+            store.unseal(wrong_key),
+            Err(UnsealError::WrongKey)
+        ));
+        let wrong_passphrase =
+            UnsealCredential::Passphrase(Zeroizing::new(b"a long wrong passphrase".to_vec()));
+        assert!(matches!(
+            store.unseal(wrong_passphrase),
+            Err(UnsealError::WrongKey)
+        ));
+        assert!(store.is_sealed());
+        let right =
+            UnsealCredential::Passphrase(Zeroizing::new(b"a long operator passphrase".to_vec()));
+        store.unseal(right).expect("unseal");
+        assert!(!store.is_sealed());
+    }
+
+    #[test]
+    fn sealing_drops_the_keys_and_reads_answer_sealed() {
+        let (store, _, key) = unsealed_store();
+        put(&store, Tree::Kv, b"a", b"value");
+        store.seal();
+        assert!(store.is_sealed());
+        assert!(store.keyring().is_none());
+        assert!(matches!(
+            read(&store, Tree::Kv, b"a"),
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(store.scan(Tree::Kv, b""), Err(StoreError::Sealed)));
+        assert!(matches!(
+            store.scan_keys(Tree::Kv, b""),
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(
+            store.write(vec![(Tree::Kv, b"b".to_vec(), Some(b"x".to_vec()))]),
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(
+            store.insert_if_absent(Tree::Kv, b"c", b"x"),
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(store.rotate(), Err(StoreError::Sealed)));
+        store.unseal(UnsealCredential::Key(key)).expect("unseal");
+        assert_eq!(
+            read(&store, Tree::Kv, b"a").expect("read"),
+            Some(b"value".to_vec())
+        );
+    }
+
+    #[test]
+    fn insert_if_absent_inserts_once() {
+        let (store, _, _) = unsealed_store();
+        assert!(
+            store
+                .insert_if_absent(Tree::Jti, b"j", b"1")
+                .expect("insert")
+        );
+        assert!(
+            !store
+                .insert_if_absent(Tree::Jti, b"j", b"2")
+                .expect("insert")
+        );
+        assert_eq!(
+            read(&store, Tree::Jti, b"j").expect("read"),
+            Some(b"1".to_vec())
+        );
+    }
+
+    #[test]
+    fn failed_write_changes_nothing() {
+        let (store, backend, _) = unsealed_store();
+        backend.fail_next_applies(1);
+        assert!(
+            store
+                .write(vec![
+                    (Tree::Kv, b"a".to_vec(), Some(b"1".to_vec())),
+                    (Tree::Kv, b"b".to_vec(), Some(b"2".to_vec())),
+                ])
+                .is_err()
+        );
+        assert!(backend.raw_records(Tree::Kv).is_empty());
+    }
+
+    #[test]
+    fn failed_init_is_retryable() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend.clone());
+        backend.fail_next_applies(1);
+        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
+        assert!(!store.is_initialized().expect("status"));
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("second init")
+            .expect("second init lands");
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal with the second key");
+        assert!(!store.is_sealed());
+    }
+
+    #[test]
+    fn failed_sync_takes_the_init_back() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend.clone());
+        backend.fail_next_syncs(1);
+        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
+        assert!(!store.is_initialized().expect("status"));
+        assert!(backend.raw_records(Tree::Sys).is_empty());
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("second init")
+            .expect("second init lands");
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal with the second key");
+    }
+
+    #[test]
+    fn stale_init_lock_from_older_versions_does_not_block_init() {
+        let backend = Arc::new(MemoryBackend::new());
+        backend.put_raw(Tree::Sys, b"init-lock", b"1".to_vec());
+        let store = SealedStore::new(backend.clone());
+        assert!(!store.is_initialized().expect("status"));
+        let output = store
+            .initialize(None, |_, _| Ok(vec![]))
+            .expect("init")
+            .expect("init lands");
+        assert!(backend.get(Tree::Sys, b"init-lock").expect("get").is_none());
+        store
+            .unseal(UnsealCredential::Key(output.unseal_key))
+            .expect("unseal");
+    }
+
+    #[test]
+    fn concurrent_inits_land_exactly_once() {
+        let backend = Arc::new(MemoryBackend::new());
+        let store = SealedStore::new(backend);
+        let outputs: Vec<Option<InitOutput>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| store.initialize(None, |_, _| Ok(vec![])).expect("init")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        let landed: Vec<InitOutput> = outputs.into_iter().flatten().collect();
+        assert_eq!(landed.len(), 1);
+        assert!(
+            store
+                .initialize(None, |_, _| Ok(vec![]))
+                .expect("init")
+                .is_none()
+        );
+    }
 }

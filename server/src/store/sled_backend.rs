@@ -82,7 +82,112 @@ impl Backend for SledBackend {
         self.db.apply_batch(batch).map_err(backend_err)
     }
 
+    fn apply_if_absent(
+        &self,
+        guard: (Tree, &[u8]),
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        super::check_guard_written(guard, &writes)?;
+        let guard_key = full_key(guard.0, guard.1);
+        let writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
+            .into_iter()
+            .map(|w| (full_key(w.tree, &w.key), w.value))
+            .collect();
+        // Every logical tree lives in the one sled tree, so one transaction covers the batch.
+        // sled may rerun the closure on conflict, hence writes by reference.
+        let result = self.db.transaction(|tx| {
+            if tx.get(&guard_key)?.is_some() {
+                return Ok(false);
+            }
+            for (key, value) in &writes {
+                match value {
+                    Some(v) => tx.insert(key.as_slice(), v.as_slice())?,
+                    None => tx.remove(key.as_slice())?,
+                };
+            }
+            Ok::<_, ConflictableTransactionError<()>>(true)
+        });
+        match result {
+            Ok(applied) => Ok(applied),
+            Err(TransactionError::Storage(e)) => Err(backend_err(e)),
+            Err(TransactionError::Abort(())) => {
+                Err(StoreError::Backend("init transaction aborted".into()))
+            }
+        }
+    }
+
     fn sync(&self) -> Result<(), StoreError> {
         self.db.flush().map(|_| ()).map_err(backend_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temporary() -> SledBackend {
+        let db = sled::Config::new()
+            .temporary(true)
+            .open()
+            .expect("temporary sled");
+        SledBackend { db }
+    }
+
+    fn create(key: &[u8], value: &[u8]) -> Write {
+        Write {
+            tree: Tree::Sys,
+            key: key.to_vec(),
+            value: Some(value.to_vec()),
+        }
+    }
+
+    #[test]
+    fn apply_if_absent_lands_once_across_trees() {
+        let backend = temporary();
+        let batch = |n: u8| {
+            vec![
+                create(b"marker", &[n]),
+                Write {
+                    tree: Tree::Tokens,
+                    key: vec![n],
+                    value: Some(vec![n]),
+                },
+            ]
+        };
+        let applied: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4u8)
+                .map(|n| {
+                    let backend = &backend;
+                    scope.spawn(move || {
+                        backend
+                            .apply_if_absent((Tree::Sys, b"marker"), batch(n))
+                            .expect("apply")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        assert_eq!(applied.iter().filter(|a| **a).count(), 1);
+        let winner = backend
+            .get(Tree::Sys, b"marker")
+            .expect("get")
+            .expect("set");
+        let tokens = backend.scan_prefix(Tree::Tokens, b"").expect("scan");
+        assert_eq!(tokens, vec![(winner.clone(), winner)]);
+    }
+
+    #[test]
+    fn apply_if_absent_requires_the_batch_to_set_its_guard() {
+        let backend = temporary();
+        assert!(
+            backend
+                .apply_if_absent((Tree::Sys, b"marker"), vec![create(b"other", b"x")])
+                .is_err()
+        );
+        assert!(backend.get(Tree::Sys, b"other").expect("get").is_none());
     }
 }
