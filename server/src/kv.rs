@@ -123,6 +123,10 @@ pub fn validate_path(path: &str) -> Result<(), KvError> {
     Ok(())
 }
 
+fn encode_metadata(meta: &Metadata) -> Vec<u8> {
+    serde_json::to_vec(meta).expect("KV metadata (strings, integers, maps) serialises to JSON")
+}
+
 fn meta_key(path: &str) -> Vec<u8> {
     [b"m\0".as_slice(), path.as_bytes()].concat()
 }
@@ -233,7 +237,7 @@ impl Kv {
         writes.push((
             Tree::Kv,
             meta_key(path),
-            Some(serde_json::to_vec(&*meta).unwrap_or_default()),
+            Some(encode_metadata(meta)),
         ));
         self.store.write(writes)?;
         Ok(version)
@@ -325,7 +329,7 @@ impl Kv {
             writes.push((
                 Tree::Kv,
                 meta_key(path),
-                Some(serde_json::to_vec(&meta).unwrap_or_default()),
+                Some(encode_metadata(&meta)),
             ));
             self.store.write(writes)?;
         }
@@ -415,7 +419,7 @@ impl Kv {
             writes.push((
                 Tree::Kv,
                 meta_key(path),
-                Some(serde_json::to_vec(&meta).unwrap_or_default()),
+                Some(encode_metadata(&meta)),
             ));
             self.store.write(writes)?;
         }

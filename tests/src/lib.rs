@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test support: a panic is a failed test
 
 pub mod issuer;
+pub mod postgres;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

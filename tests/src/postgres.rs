@@ -1,0 +1,242 @@
+//! A real PostgreSQL cluster for the tests: `initdb` + `pg_ctl` into a temp dir under `/tmp`
+//! on a free loopback port, stopped on drop. Debian's `postgresql` package provides the
+//! binaries (in `/usr/lib/postgresql/<version>/bin`, not on `PATH`); `initdb` refuses to run
+//! as root, so as root the cluster is created and run as the `postgres` user via `runuser`.
+//!
+//! The cluster has a superuser `postgres` (trust on loopback, for the harness only) and a
+//! password role `vaultd`; each [`PgCluster::database`] is a fresh database owned by `vaultd`,
+//! as the operations guide tells operators to set it up.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+/// The password of the `vaultd` role in test clusters (never a real secret).
+pub const VAULTD_PASSWORD: &str = "vaultd-test-password";
+
+/// The directory holding `initdb`, `pg_ctl` and `psql`, newest version first.
+pub fn bin_dir() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// A running cluster. Stopped (immediately) and removed on drop.
+pub struct PgCluster {
+    bin: PathBuf,
+    dir: PathBuf,
+    pub port: u16,
+    as_postgres: bool,
+    _tmp: tempfile::TempDir,
+}
+
+impl PgCluster {
+    /// Creates and starts a cluster. Panics with what to install when PostgreSQL is missing.
+    pub fn start() -> PgCluster {
+        let bin = bin_dir().expect(
+            "PostgreSQL is needed for this test: apt-get install postgresql (or set PG_BIN_DIR)",
+        );
+        let tmp = tempfile::Builder::new()
+            .prefix("vaultd-pg-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let dir = tmp.path().join("cluster");
+        let as_postgres = is_root();
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(tmp.path())
+                .status()
+                .unwrap();
+            assert!(status.success(), "chown of the cluster dir failed");
+        }
+        let port = free_port();
+        let cluster = PgCluster {
+            bin,
+            dir,
+            port,
+            as_postgres,
+            _tmp: tmp,
+        };
+        let out = cluster.run_tool(
+            "initdb",
+            &[
+                "-D",
+                &cluster.dir.display().to_string(),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", show(&out));
+        // The vaultd role logs in with a password (scram), as in production; the harness's
+        // superuser is trusted on loopback only.
+        let hba = "host all vaultd 127.0.0.1/32 scram-sha-256\nhost all postgres 127.0.0.1/32 trust\nlocal all all trust\n";
+        std::fs::write(cluster.dir.join("pg_hba.conf"), hba).unwrap();
+        cluster.start_server();
+        cluster.psql(
+            "postgres",
+            &format!("CREATE ROLE vaultd LOGIN PASSWORD '{VAULTD_PASSWORD}'"),
+        );
+        cluster
+    }
+
+    fn run_tool(&self, tool: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        cmd.args(args).current_dir("/tmp").output().unwrap()
+    }
+
+    /// Starts the server (again) and waits until it accepts connections.
+    pub fn start_server(&self) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c max_connections=200",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("server.log").display().to_string();
+        let out = self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.dir.display().to_string(),
+                "-o",
+                &opts,
+                "-l",
+                &log,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start failed: {}", show(&out));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("PostgreSQL did not start listening on {}", self.port);
+    }
+
+    /// Stops the server at once (`immediate`: like a crash, no checkpoint).
+    pub fn stop_server(&self) {
+        let out = self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.dir.display().to_string(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl stop failed: {}", show(&out));
+    }
+
+    /// Runs one SQL statement as the superuser in `database`; panics on failure.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = self.run_tool(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-c",
+                sql,
+            ],
+        );
+        assert!(out.status.success(), "psql {sql:?} failed: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// A fresh database owned by `vaultd`; returns its storage URL (password not included:
+    /// pass [`VAULTD_PASSWORD`] through `VAULTD_STORAGE_PASSWORD` or a password file).
+    pub fn database(&self) -> String {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("vaultd_{}_{n}", std::process::id());
+        self.psql("postgres", &format!("CREATE DATABASE {name} OWNER vaultd"));
+        self.url(&name)
+    }
+
+    /// The storage URL of `database` on this cluster, as the `vaultd` role.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgresql://vaultd@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self.run_tool(
+            "pg_ctl",
+            &[
+                "-D",
+                &self.dir.display().to_string(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+        );
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn show(out: &Output) -> String {
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
