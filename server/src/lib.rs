@@ -41,15 +41,16 @@ use std::time::Duration;
 /// `main` prints it as one line (`vaultd: <message>`) and exits non-zero. Messages name the
 /// file, address or flag at fault and never hold key material or tokens.
 ///
-/// Error types by layer, bottom up:
+/// Error types by layer, bottom up (the engines above the store are mapped in [`error`]):
 /// - [`crypto::CryptoError`]: a crypto primitive (randomness, AEAD, Argon2id).
 /// - [`store::StoreError`]: a storage engine or record encryption;
 ///   [`store::sealed::UnsealError`]: an unseal attempt.
 /// - [`config::ConfigError`]: the config file, `VAULTD_*` variables and flags.
-/// - [`oidc::jwks::JwksError`] and [`oidc::jwks::FetchError`]: issuer key sets;
-///   [`oidc::verify::LoginError`]: a JWT login.
+/// - [`oidc::jwks::FetchError`]: fetching or parsing an issuer's key set;
+///   [`oidc::jwks::JwksError`]: finding a token's key in it.
 /// - [`error::ApiError`]: the HTTP layer only, and the one place errors become responses.
-/// - `StartError`: start-up (`main`, [`open_app`], [`dev`], [`server::tls_acceptor`]).
+/// - `StartError`: start-up (`main`, [`open_app`], [`dev`], [`server::tls_acceptor`]), never
+///   an HTTP response.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The configuration is unusable.
