@@ -3,6 +3,7 @@
 //! unsealed, and prints the `export` lines. Never for production: the unseal key sits next to
 //! the data it protects.
 
+use crate::StartError;
 use crate::crypto::SecretKey;
 use crate::state::SharedApp;
 use crate::store::sealed::UnsealCredential;
@@ -15,13 +16,13 @@ const UNSEAL_KEY_FILE: &str = "dev-unseal-key";
 const ROOT_TOKEN_FILE: &str = "dev-root-token";
 
 /// A fresh directory under the system temp dir.
-pub fn temp_data_dir() -> PathBuf {
+pub fn temp_data_dir() -> Result<PathBuf, StartError> {
     let suffix: String = crate::crypto::random_bytes::<6>()
-        .unwrap_or_default()
+        .map_err(StartError::TempDir)?
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    std::env::temp_dir().join(format!("vaultd-dev-{suffix}"))
+    Ok(std::env::temp_dir().join(format!("vaultd-dev-{suffix}")))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -43,60 +44,71 @@ pub async fn bootstrap(
     app: &SharedApp,
     data_dir: &Path,
     root_token: Option<String>,
-) -> Result<Zeroizing<String>, String> {
+) -> Result<Zeroizing<String>, StartError> {
     let key_path = data_dir.join(UNSEAL_KEY_FILE);
     let token_path = data_dir.join(ROOT_TOKEN_FILE);
     if let Some(token) = &root_token
         && token.starts_with(crate::tokens::TOKEN_PREFIX)
         && !crate::tokens::well_formed(token)
     {
-        return Err(format!(
-            "--root-token must not start with {} unless it is a real token (the checksum would fail)",
-            crate::tokens::TOKEN_PREFIX
-        ));
+        return Err(StartError::RootTokenPrefix {
+            prefix: crate::tokens::TOKEN_PREFIX,
+        });
     }
-    let initialized = app.store.is_initialized().map_err(|e| e.to_string())?;
+    let initialized = app.store.is_initialized().map_err(StartError::Init)?;
     if !initialized {
         let (output, token) = crate::bootstrap::initialize(app, None, root_token)
-            .map_err(|e| e.to_string())?
-            .ok_or("store was initialised concurrently")?;
+            .map_err(StartError::Init)?
+            .ok_or(StartError::InitRace)?;
+        let written = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| StartError::DevFile {
+                action: "writing",
+                path,
+                source,
+            }
+        };
         write_private(&key_path, B64.encode(output.unseal_key.expose()).as_bytes())
-            .map_err(|e| format!("writing {}: {e}", key_path.display()))?;
-        write_private(&token_path, token.expose().as_bytes())
-            .map_err(|e| format!("writing {}: {e}", token_path.display()))?;
+            .map_err(written(&key_path))?;
+        write_private(&token_path, token.expose().as_bytes()).map_err(written(&token_path))?;
     } else if root_token.is_some() {
-        return Err(format!(
-            "--root-token applies only to a new data dir; {} is already initialised",
-            data_dir.display()
-        ));
+        return Err(StartError::RootTokenOnExistingDir {
+            path: data_dir.display().to_string(),
+        });
     }
-    let key_text = Zeroizing::new(std::fs::read_to_string(&key_path).map_err(|e| {
-        format!(
-            "{} holds data not created by `vaultd dev` ({}: {e}); use `vaultd server` for it",
-            data_dir.display(),
-            key_path.display()
-        )
+    let key_text = Zeroizing::new(std::fs::read_to_string(&key_path).map_err(|source| {
+        StartError::NotDevDataDir {
+            data_dir: data_dir.display().to_string(),
+            key_file: key_path.display().to_string(),
+            source,
+        }
     })?);
     let key_bytes = Zeroizing::new(
         B64.decode(key_text.trim())
-            .map_err(|_| "dev unseal key file is corrupt")?,
+            .map_err(|_| StartError::DevKeyCorrupt)?,
     );
-    let key = SecretKey::from_slice(&key_bytes).ok_or("dev unseal key file is corrupt")?;
+    let key = SecretKey::from_slice(&key_bytes).ok_or(StartError::DevKeyCorrupt)?;
     app.store
         .unseal(UnsealCredential::Key(key))
-        .map_err(|e| format!("dev unseal failed: {e}"))?;
-    let token = std::fs::read_to_string(&token_path)
-        .map_err(|e| format!("reading {}: {e}", token_path.display()))?;
+        .map_err(StartError::DevUnseal)?;
+    let token = Zeroizing::new(std::fs::read_to_string(&token_path).map_err(|source| {
+        StartError::DevFile {
+            action: "reading",
+            path: token_path.display().to_string(),
+            source,
+        }
+    })?);
     Ok(Zeroizing::new(token.trim().to_owned()))
 }
 
 /// Starts the dev OIDC issuer on this server; returns its issuer URL.
-pub fn start_issuer(app: &SharedApp, base_url: &str) -> Result<String, String> {
-    let issuer = crate::oidc::dev_issuer::DevIssuer::new(base_url)?;
+pub fn start_issuer(app: &SharedApp, base_url: &str) -> Result<String, StartError> {
+    let issuer =
+        crate::oidc::dev_issuer::DevIssuer::new(base_url).map_err(StartError::DevIssuer)?;
     let url = issuer.issuer_url.clone();
     app.dev_issuer
         .set(issuer)
-        .map_err(|_| "dev issuer already started".to_owned())?;
+        .map_err(|_| StartError::DevIssuerStarted)?;
     Ok(url)
 }
 
@@ -132,34 +144,38 @@ pub async fn load_policies(
     app: &SharedApp,
     issuer_url: &str,
     dir: Option<&Path>,
-) -> Result<String, String> {
+) -> Result<String, StartError> {
     let mut texts = Vec::new();
     if let Some(dir) = dir {
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| format!("reading {}: {e}", dir.display()))?
+            .map_err(|source| StartError::PolicyDir {
+                path: dir.display().to_string(),
+                source,
+            })?
             .flatten()
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "toml"))
             .collect();
         files.sort();
         for file in files {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let document =
-                policies::parse_document(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            let failed = |message: String| StartError::PolicyFile {
+                path: file.display().to_string(),
+                message,
+            };
+            let text = std::fs::read_to_string(&file).map_err(|e| failed(e.to_string()))?;
+            let document = policies::parse_document(&text).map_err(|e| failed(e.to_string()))?;
             texts.push(document);
         }
     }
     let from_dir = texts.len();
     texts.push(
-        policies::parse_document(&dev_document(issuer_url))
-            .map_err(|e| format!("dev document: {e}"))?,
+        policies::parse_document(&dev_document(issuer_url)).map_err(StartError::DevDocument)?,
     );
     let (version, _, document) = app
         .policies
         .apply(texts, false, false)
         .await
-        .map_err(|e| format!("loading policies: {e}"))?;
+        .map_err(StartError::LoadPolicies)?;
     Ok(format!(
         "{from_dir} file(s) from {} + the dev document (version {version}: {} issuers, {} roles, {} policies)",
         dir.map(|d| d.display().to_string())

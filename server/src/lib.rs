@@ -38,20 +38,137 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why `vaultd` could not start: everything that can stop the process before it serves.
+/// `main` prints it as one line (`vaultd: <message>`) and exits non-zero. Messages name the
+/// file, address or flag at fault and never hold key material or tokens.
+///
+/// Error types by layer, bottom up (the engines above the store are mapped in [`error`]):
+/// - [`crypto::CryptoError`]: a crypto primitive (randomness, AEAD, Argon2id).
+/// - [`store::StoreError`]: a storage engine or record encryption;
+///   [`store::sealed::UnsealError`]: an unseal attempt.
+/// - [`config::ConfigError`]: the config file, `VAULTD_*` variables and flags.
+/// - [`oidc::jwks::FetchError`]: fetching or parsing an issuer's key set;
+///   [`oidc::jwks::JwksError`]: finding a token's key in it.
+/// - [`error::ApiError`]: the HTTP layer only, and the one place errors become responses.
+/// - `StartError`: start-up (`main`, [`open_app`], [`dev`], [`server::tls_acceptor`]), never
+///   an HTTP response.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// Core dumps could not be disabled or the process could not be made non-dumpable.
+    #[error("{action}: {source}")]
+    Harden {
+        action: &'static str,
+        source: nix::errno::Errno,
+    },
+    /// The tokio runtime could not be built.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    /// The data dir cannot be created or is readable by others.
     #[error("data dir {path}: {message}")]
     DataDir { path: String, message: String },
+    /// The storage engine would not open.
     #[error("opening the store in {path}: {source}")]
     Store {
         path: String,
         source: store::StoreError,
     },
+    /// The audit log cannot be opened for appending.
     #[error("opening audit log {path}: {source}")]
     Audit {
         path: String,
         source: std::io::Error,
     },
+    /// The TLS certificate file cannot be read.
+    #[error("reading TLS certificate {path}: {message}")]
+    TlsCertRead { path: String, message: String },
+    /// The TLS certificate file holds a malformed PEM block.
+    #[error("parsing TLS certificate {path}: {message}")]
+    TlsCertParse { path: String, message: String },
+    /// The TLS certificate file holds no certificate.
+    #[error("no certificate found in {path}")]
+    TlsNoCert { path: String },
+    /// The TLS key file cannot be read or holds no private key.
+    #[error("reading TLS key {path}: {message}")]
+    TlsKey { path: String, message: String },
+    /// rustls refused its own protocol defaults (a build problem, not a user one).
+    #[error("TLS setup: {0}")]
+    TlsSetup(tokio_rustls::rustls::Error),
+    /// The certificate and key are not a pair, or the key type is unsupported.
+    #[error("TLS certificate and key do not match: {0}")]
+    TlsMismatch(tokio_rustls::rustls::Error),
+    /// The listen address cannot be bound; `hint` suggests what to do (may be empty).
+    #[error("cannot listen on {addr}: {source}{hint}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+        hint: &'static str,
+    },
+    /// The bound socket has no local address.
+    #[error("reading the listening address: {0}")]
+    LocalAddr(std::io::Error),
+    /// No random source for a temp dir name.
+    #[error("choosing a temp data dir: {0}")]
+    TempDir(crypto::CryptoError),
+    /// `--root-token` looks like a minted token but its checksum is wrong.
+    #[error(
+        "--root-token must not start with {prefix} unless it is a real token (the checksum would fail)"
+    )]
+    RootTokenPrefix { prefix: &'static str },
+    /// `--root-token` was given for a data dir that already has one.
+    #[error("--root-token applies only to a new data dir; {path} is already initialised")]
+    RootTokenOnExistingDir { path: String },
+    /// Reading the store's state or initialising it failed.
+    #[error("initialising the store: {0}")]
+    Init(store::StoreError),
+    /// Another process initialised the data dir at the same moment.
+    #[error("store was initialised concurrently")]
+    InitRace,
+    /// A dev file (unseal key, root token) cannot be written or read.
+    #[error("{action} {path}: {source}")]
+    DevFile {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    /// The data dir was initialised by something other than `vaultd dev`.
+    #[error(
+        "{data_dir} holds data not created by `vaultd dev` ({key_file}: {source}); use `vaultd server` for it"
+    )]
+    NotDevDataDir {
+        data_dir: String,
+        key_file: String,
+        source: std::io::Error,
+    },
+    /// The dev unseal key file does not hold a 32-byte base64 key.
+    #[error("dev unseal key file is corrupt")]
+    DevKeyCorrupt,
+    /// The dev unseal key did not unseal the store.
+    #[error("dev unseal failed: {0}")]
+    DevUnseal(store::sealed::UnsealError),
+    /// The dev OIDC issuer could not make its key.
+    #[error("{0}")]
+    DevIssuer(String),
+    /// The dev OIDC issuer was started twice.
+    #[error("dev issuer already started")]
+    DevIssuerStarted,
+    /// The policy directory cannot be listed.
+    #[error("reading {path}: {source}")]
+    PolicyDir {
+        path: String,
+        source: std::io::Error,
+    },
+    /// A policy document cannot be read or does not parse.
+    #[error("{path}: {message}")]
+    PolicyFile { path: String, message: String },
+    /// The built-in dev document does not parse (a bug).
+    #[error("dev document: {0}")]
+    DevDocument(policies::PolicyError),
+    /// The policy documents do not apply together.
+    #[error("loading policies: {0}")]
+    LoadPolicies(policy_store::PolicyStoreError),
 }
 
 /// Creates `dir` 0700, or checks that an existing one is not readable by group or others.

@@ -4,7 +4,8 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vaultd::config::ServerConfig;
+use vaultd::StartError;
+use vaultd::config::{ServerConfig, limits_from_env, process_env};
 use vaultd::state::Limits;
 
 #[derive(Parser)]
@@ -63,12 +64,17 @@ fn init_tracing() {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keeps key material out of core files and away from same-user debuggers.
-fn harden_process() -> Result<(), String> {
+fn harden_process() -> Result<(), StartError> {
     use nix::sys::resource::{Resource, setrlimit};
-    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|e| format!("disabling core dumps: {e}"))?;
+    setrlimit(Resource::RLIMIT_CORE, 0, 0).map_err(|source| StartError::Harden {
+        action: "disabling core dumps",
+        source,
+    })?;
     #[cfg(target_os = "linux")]
-    nix::sys::prctl::set_dumpable(false)
-        .map_err(|e| format!("marking the process non-dumpable: {e}"))?;
+    nix::sys::prctl::set_dumpable(false).map_err(|source| StartError::Harden {
+        action: "marking the process non-dumpable",
+        source,
+    })?;
     Ok(())
 }
 
@@ -87,49 +93,47 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("vaultd: cannot start the async runtime: {e}");
+            eprintln!("vaultd: {}", StartError::Runtime(e));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("vaultd: {message}");
+        Err(error) => {
+            eprintln!("vaultd: {error}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(command: Command) -> Result<(), String> {
+async fn run(command: Command) -> Result<(), StartError> {
     match command {
         Command::Server {
             config,
             listen,
             data_dir,
         } => {
-            let config = ServerConfig::load(
-                config.as_deref(),
-                listen,
-                data_dir,
-                vaultd::config::process_env,
-            )
-            .map_err(|e| e.to_string())?;
+            let config = ServerConfig::load(config.as_deref(), listen, data_dir, process_env)?;
             let app = vaultd::open_app(
                 &config.data_dir,
                 config.audit_log.as_deref(),
                 config.limits.clone(),
                 false,
-            )
-            .map_err(|e| e.to_string())?;
+            )?;
             let tls = match &config.tls {
                 Some((cert, key)) => Some(vaultd::server::tls_acceptor(cert, key)?),
                 None => None,
             };
-            let listener = tokio::net::TcpListener::bind(config.listen)
-                .await
-                .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+            let listener =
+                tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .map_err(|source| StartError::Listen {
+                        addr: config.listen,
+                        source,
+                        hint: "",
+                    })?;
             let scheme = if tls.is_some() { "https" } else { "http" };
-            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
             println!("vaultd listening on {scheme}://{addr}");
             tracing::info!(%addr, scheme, sealed = app.store.is_sealed(), "vaultd listening");
             vaultd::spawn_sweeper(app.clone());
@@ -151,16 +155,20 @@ async fn run(command: Command) -> Result<(), String> {
             audit_log,
             policies,
         } => {
-            let data_dir = data_dir.unwrap_or_else(vaultd::dev::temp_data_dir);
-            let limits =
-                vaultd::config::limits_from_env(Limits::default(), vaultd::config::process_env)
-                    .map_err(|e| e.to_string())?;
-            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone(), true)
-                .map_err(|e| e.to_string())?;
+            let data_dir = match data_dir {
+                Some(dir) => dir,
+                None => vaultd::dev::temp_data_dir()?,
+            };
+            let limits = limits_from_env(Limits::default(), process_env)?;
+            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone(), true)?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
-                .map_err(|e| format!("cannot listen on {listen}: {e} (is another vaultd running? try --listen 127.0.0.1:0)"))?;
-            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+                .map_err(|source| StartError::Listen {
+                    addr: listen,
+                    source,
+                    hint: " (is another vaultd running? try --listen 127.0.0.1:0)",
+                })?;
+            let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
             let token = vaultd::dev::bootstrap(&app, &data_dir, root_token).await?;
             let issuer_url = vaultd::dev::start_issuer(&app, &format!("http://{addr}"))?;
             let policies_dir = policies.or_else(|| {

@@ -1,6 +1,7 @@
 //! The accept loop: optional TLS (rustls), a connection cap, header limits and timeouts, and
 //! graceful shutdown that drains in-flight requests.
 
+use crate::StartError;
 use crate::http::ClientAddr;
 use crate::state::Limits;
 use axum::Router;
@@ -21,25 +22,34 @@ use tower::ServiceExt;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Builds a TLS acceptor from PEM certificate chain and key files.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
+pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let cert_path = || cert.display().to_string();
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("reading TLS certificate {}: {e}", cert.display()))?
+        .map_err(|e| StartError::TlsCertRead {
+            path: cert_path(),
+            message: e.to_string(),
+        })?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("parsing TLS certificate {}: {e}", cert.display()))?;
+        .map_err(|e| StartError::TlsCertParse {
+            path: cert_path(),
+            message: e.to_string(),
+        })?;
     if certs.is_empty() {
-        return Err(format!("no certificate found in {}", cert.display()));
+        return Err(StartError::TlsNoCert { path: cert_path() });
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("reading TLS key {}: {e}", key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| StartError::TlsKey {
+        path: key.display().to_string(),
+        message: e.to_string(),
+    })?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .map_err(StartError::TlsSetup)?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .map_err(|e| format!("TLS certificate and key do not match: {e}"))?;
+        .map_err(StartError::TlsMismatch)?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
@@ -145,5 +155,32 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_files_that_do_not_serve_give_typed_errors_naming_the_file() {
+        let missing = Path::new("/nonexistent/vaultd-cert.pem");
+        let error = tls_acceptor(missing, missing).err().expect("refused");
+        assert!(matches!(error, StartError::TlsCertRead { .. }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("reading TLS certificate /nonexistent/vaultd-cert.pem: "),
+            "{error}"
+        );
+        let empty = std::env::temp_dir().join(format!("vaultd-empty-{}.pem", std::process::id()));
+        std::fs::write(&empty, "no PEM here\n").expect("write");
+        let error = tls_acceptor(&empty, &empty).err().expect("refused");
+        let _ = std::fs::remove_file(&empty);
+        assert!(matches!(error, StartError::TlsNoCert { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            format!("no certificate found in {}", empty.display())
+        );
     }
 }

@@ -28,14 +28,65 @@ pub enum JwksSource {
     File(PathBuf),
 }
 
+/// Why no key could be found for a token.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum JwksError {
+    /// No key set is cached and none could be fetched.
     #[error("issuer keys unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(FetchError),
+    /// The token's `kid` is not in the issuer's (fresh enough) key set.
     #[error("token signed with a key the issuer does not publish (unknown kid)")]
     UnknownKid,
+    /// The token names no `kid` and the set has more than one key.
     #[error("token has no kid and the issuer publishes several keys")]
     AmbiguousKey,
+}
+
+/// Why a key set could not be fetched or parsed. The messages go to the server log and the
+/// audit line (through [`JwksError::Unavailable`]); they name URLs and files, never keys.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// Only https is fetched (plain http to loopback only in `vaultd dev`).
+    #[error("{url}: issuer and JWKS URLs must be https")]
+    NotHttps { url: String },
+    /// Plain http to loopback, outside `vaultd dev`.
+    #[error("{url}: plain-HTTP issuers are accepted only by `vaultd dev`")]
+    PlainHttpOutsideDev { url: String },
+    /// A `jwks_file` cannot be read.
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+    /// A `jwks_file` is over [`MAX_DOCUMENT_BYTES`].
+    #[error("{path}: larger than {MAX_DOCUMENT_BYTES} bytes")]
+    FileTooLarge { path: String },
+    /// The request failed (connect, timeout, redirect refused, body too large).
+    #[error("GET {url}: {message}")]
+    Request { url: String, message: String },
+    /// The server answered with a status other than 200.
+    #[error("GET {url}: HTTP {status}")]
+    Status { url: String, status: u16 },
+    #[error("discovery document is not JSON")]
+    DiscoveryNotJson,
+    /// The discovery document's `issuer` is not the configured one.
+    #[error("discovery document names a different issuer")]
+    DiscoveryIssuerMismatch,
+    #[error("discovery document has no jwks_uri")]
+    NoJwksUri,
+    /// `jwks_uri` points to another origin than the discovery document.
+    #[error("jwks_uri is on a different host than the issuer; refusing")]
+    JwksUriOffHost,
+    #[error("JWKS is not JSON")]
+    NotJson,
+    #[error("JWKS has no keys array")]
+    NoKeysArray,
+    /// Every key was malformed, not for signatures, or of a family we do not verify.
+    #[error("JWKS holds no usable signing key")]
+    NoUsableKey,
+    /// The last fetch failed and the cooldown has not passed.
+    #[error("last fetch failed; retrying after a cooldown")]
+    CoolingDown,
+    /// The blocking fetch task panicked or was cancelled.
+    #[error("fetch task failed: {0}")]
+    Task(String),
 }
 
 /// One verified key.
@@ -89,7 +140,7 @@ impl std::fmt::Debug for JwksCache {
 }
 
 /// Whether `url` may be fetched: https, or http to a loopback host when allowed (dev only).
-pub fn url_allowed(url: &str, allow_loopback_http: bool) -> Result<(), String> {
+pub fn url_allowed(url: &str, allow_loopback_http: bool) -> Result<(), FetchError> {
     if url.starts_with("https://") {
         return Ok(());
     }
@@ -104,12 +155,10 @@ pub fn url_allowed(url: &str, allow_loopback_http: bool) -> Result<(), String> {
             return Ok(());
         }
         if loopback {
-            return Err(format!(
-                "{url}: plain-HTTP issuers are accepted only by `vaultd dev`"
-            ));
+            return Err(FetchError::PlainHttpOutsideDev { url: url.into() });
         }
     }
-    Err(format!("{url}: issuer and JWKS URLs must be https"))
+    Err(FetchError::NotHttps { url: url.into() })
 }
 
 fn origin(url: &str) -> Option<&str> {
@@ -200,7 +249,7 @@ impl JwksCache {
             return cached.unwrap_or(Err(if have_keys {
                 JwksError::UnknownKid
             } else {
-                JwksError::Unavailable("last fetch failed; retrying after a cooldown".into())
+                JwksError::Unavailable(FetchError::CoolingDown)
             }));
         }
         *last_attempt = Some(Instant::now());
@@ -224,22 +273,24 @@ impl JwksCache {
         Self::lookup(&entry, kid).unwrap_or(Err(JwksError::UnknownKid))
     }
 
-    async fn fetch(&self, source: &JwksSource) -> Result<KeySet, String> {
+    async fn fetch(&self, source: &JwksSource) -> Result<KeySet, FetchError> {
         let source = source.clone();
         let agent = self.agent.clone();
         let allow = self.allow_loopback_http;
         tokio::task::spawn_blocking(move || {
             let text = match &source {
                 JwksSource::File(path) => {
-                    let meta =
-                        std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let unreadable = |e: std::io::Error| FetchError::File {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    };
+                    let meta = std::fs::metadata(path).map_err(unreadable)?;
                     if meta.len() > MAX_DOCUMENT_BYTES {
-                        return Err(format!(
-                            "{}: larger than {MAX_DOCUMENT_BYTES} bytes",
-                            path.display()
-                        ));
+                        return Err(FetchError::FileTooLarge {
+                            path: path.display().to_string(),
+                        });
                     }
-                    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+                    std::fs::read_to_string(path).map_err(unreadable)?
                 }
                 JwksSource::Url(url) => get(&agent, url, allow)?,
                 JwksSource::Discovery {
@@ -248,17 +299,13 @@ impl JwksCache {
                 } => {
                     let doc: serde_json::Value =
                         serde_json::from_str(&get(&agent, discovery_url, allow)?)
-                            .map_err(|_| "discovery document is not JSON".to_owned())?;
+                            .map_err(|_| FetchError::DiscoveryNotJson)?;
                     if doc["issuer"].as_str() != Some(issuer.as_str()) {
-                        return Err("discovery document names a different issuer".into());
+                        return Err(FetchError::DiscoveryIssuerMismatch);
                     }
-                    let jwks_uri = doc["jwks_uri"]
-                        .as_str()
-                        .ok_or("discovery document has no jwks_uri")?;
+                    let jwks_uri = doc["jwks_uri"].as_str().ok_or(FetchError::NoJwksUri)?;
                     if origin(jwks_uri) != origin(discovery_url) {
-                        return Err(
-                            "jwks_uri is on a different host than the issuer; refusing".into()
-                        );
+                        return Err(FetchError::JwksUriOffHost);
                     }
                     get(&agent, jwks_uri, allow)?
                 }
@@ -266,33 +313,36 @@ impl JwksCache {
             parse_jwks(&text)
         })
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| FetchError::Task(e.to_string()))?
     }
 }
 
-fn get(agent: &ureq::Agent, url: &str, allow_loopback_http: bool) -> Result<String, String> {
+fn get(agent: &ureq::Agent, url: &str, allow_loopback_http: bool) -> Result<String, FetchError> {
     url_allowed(url, allow_loopback_http)?;
-    let mut response = agent
-        .get(url)
-        .call()
-        .map_err(|e| format!("GET {url}: {e}"))?;
+    let failed = |e: ureq::Error| FetchError::Request {
+        url: url.into(),
+        message: e.to_string(),
+    };
+    let mut response = agent.get(url).call().map_err(failed)?;
     let status = response.status().as_u16();
     if status != 200 {
-        return Err(format!("GET {url}: HTTP {status}"));
+        return Err(FetchError::Status {
+            url: url.into(),
+            status,
+        });
     }
     response
         .body_mut()
         .with_config()
         .limit(MAX_DOCUMENT_BYTES)
         .read_to_string()
-        .map_err(|e| format!("GET {url}: {e}"))
+        .map_err(failed)
 }
 
 /// Parses a JWKS, keeping signature keys of the families we verify.
-pub(crate) fn parse_jwks(text: &str) -> Result<KeySet, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|_| "JWKS is not JSON".to_owned())?;
-    let keys = value["keys"].as_array().ok_or("JWKS has no keys array")?;
+pub(crate) fn parse_jwks(text: &str) -> Result<KeySet, FetchError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| FetchError::NotJson)?;
+    let keys = value["keys"].as_array().ok_or(FetchError::NoKeysArray)?;
     let mut set = KeySet::default();
     for raw in keys {
         // One malformed key must not hide the others.
@@ -317,7 +367,7 @@ pub(crate) fn parse_jwks(text: &str) -> Result<KeySet, String> {
         set.all.push(verifying);
     }
     if set.all.is_empty() {
-        return Err("JWKS holds no usable signing key".into());
+        return Err(FetchError::NoUsableKey);
     }
     Ok(set)
 }
@@ -348,9 +398,46 @@ mod tests {
 
     #[test]
     fn jwks_parsing_rejects_junk() {
-        assert!(parse_jwks("nope").is_err());
-        assert!(parse_jwks(r#"{"keys":[]}"#).is_err());
-        assert!(parse_jwks(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).is_err());
-        assert!(parse_jwks(r#"{"keys":["x", 1, null]}"#).is_err());
+        let error = |text: &str| parse_jwks(text).err().expect("refused");
+        assert_eq!(error("nope"), FetchError::NotJson);
+        assert_eq!(error(r#"{"nokeys":[]}"#), FetchError::NoKeysArray);
+        assert_eq!(error(r#"{"keys":[]}"#), FetchError::NoUsableKey);
+        assert_eq!(
+            error(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#),
+            FetchError::NoUsableKey
+        );
+        assert_eq!(error(r#"{"keys":["x", 1, null]}"#), FetchError::NoUsableKey);
+    }
+
+    #[test]
+    fn fetch_error_messages_are_unchanged() {
+        let url = "http://127.0.0.1:9/jwks";
+        assert_eq!(
+            JwksError::Unavailable(url_allowed(url, false).expect_err("refused")).to_string(),
+            "issuer keys unavailable: http://127.0.0.1:9/jwks: plain-HTTP issuers are accepted \
+             only by `vaultd dev`"
+        );
+        assert_eq!(
+            url_allowed("http://example.com/x", false)
+                .expect_err("refused")
+                .to_string(),
+            "http://example.com/x: issuer and JWKS URLs must be https"
+        );
+        let status = FetchError::Status {
+            url: url.into(),
+            status: 404,
+        };
+        assert_eq!(status.to_string(), "GET http://127.0.0.1:9/jwks: HTTP 404");
+        assert_eq!(
+            FetchError::FileTooLarge {
+                path: "/k.json".into()
+            }
+            .to_string(),
+            "/k.json: larger than 262144 bytes"
+        );
+        assert_eq!(
+            JwksError::Unavailable(FetchError::CoolingDown).to_string(),
+            "issuer keys unavailable: last fetch failed; retrying after a cooldown"
+        );
     }
 }

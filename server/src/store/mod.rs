@@ -6,7 +6,8 @@
 //!   operations on it: init, unseal, rotate.
 //! - [`sealed`]: [`sealed::SealedStore`], which encrypts every record on its way into a
 //!   backend with the unsealed keyring, and is sealed (keys dropped) or unsealed.
-//! - [`sled_backend`]: the sled engine; [`memory`] (tests only): an in-memory one.
+//! - [`sled_backend`]: the sled engine; `memory` (tests and the `test-support` feature):
+//!   an in-memory one with fault injection.
 //! - [`group_commit`]: one fsync shared by many concurrent writers.
 
 pub mod group_commit;
