@@ -401,6 +401,7 @@ pub fn store_scale(quick: bool) -> Row {
             let key = vaultd::http::sys::parse_unseal_key(&key).unwrap();
             app.store
                 .unseal(vaultd::store::sealed::UnsealCredential::Key(key))
+                .await
                 .unwrap();
             for v in 0..versions {
                 for chunk in (0..paths).collect::<Vec<_>>().chunks(5000) {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 pub use policies::Capability;
 
+#[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
-    fn allows(&self, policies: &[String], path: &str, capability: Capability) -> bool;
+    async fn allows(&self, policies: &[String], path: &str, capability: Capability) -> bool;
 }
 
 pub type SharedAuthorizer = Arc<dyn Authorizer>;

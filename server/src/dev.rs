@@ -55,9 +55,10 @@ pub async fn bootstrap(
             prefix: crate::tokens::TOKEN_PREFIX,
         });
     }
-    let initialized = app.store.is_initialized().map_err(StartError::Init)?;
+    let initialized = app.store.is_initialized().await.map_err(StartError::Init)?;
     if !initialized {
         let (output, token) = crate::bootstrap::initialize(app, None, root_token)
+            .await
             .map_err(StartError::Init)?
             .ok_or(StartError::InitRace)?;
         let written = |path: &Path| {
@@ -90,6 +91,7 @@ pub async fn bootstrap(
     let key = SecretKey::from_slice(&key_bytes).ok_or(StartError::DevKeyCorrupt)?;
     app.store
         .unseal(UnsealCredential::Key(key))
+        .await
         .map_err(StartError::DevUnseal)?;
     let token = Zeroizing::new(std::fs::read_to_string(&token_path).map_err(|source| {
         StartError::DevFile {

@@ -153,8 +153,18 @@ pub enum ReadOutcome {
 #[derive(Debug)]
 pub struct Kv {
     store: SealedStore,
-    /// Serialises writes so read-modify-write of metadata is atomic. Reads take no lock.
+    /// Serialises this replica's writes, so its own writers do not race each other's guards.
+    /// Correctness across replicas comes from the guarded writes (see [`Kv::update`]).
     write_lock: Mutex<()>,
+}
+
+/// Fresh metadata for a path that does not exist yet.
+fn new_metadata(now: &str) -> Metadata {
+    Metadata {
+        created_time: now.to_owned(),
+        delete_version_after: "0s".into(),
+        ..Default::default()
+    }
 }
 
 impl Kv {
@@ -165,13 +175,13 @@ impl Kv {
         }
     }
 
-    pub fn metadata(&self, path: &str) -> Result<Option<Metadata>, KvError> {
+    pub async fn metadata(&self, path: &str) -> Result<Option<Metadata>, KvError> {
         validate_path(path)?;
-        Ok(self.store.get_json(Tree::Kv, &meta_key(path))?)
+        Ok(self.store.get_json(Tree::Kv, &meta_key(path)).await?)
     }
 
-    pub fn read(&self, path: &str, version: Option<u64>) -> Result<ReadOutcome, KvError> {
-        let meta = self.metadata(path)?.ok_or(KvError::NotFound)?;
+    pub async fn read(&self, path: &str, version: Option<u64>) -> Result<ReadOutcome, KvError> {
+        let meta = self.metadata(path).await?.ok_or(KvError::NotFound)?;
         let version = match version {
             None | Some(0) => meta.current_version,
             Some(v) => v,
@@ -184,7 +194,8 @@ impl Kv {
         }
         let data = self
             .store
-            .get(Tree::Kv, &version_key(path, version))?
+            .get(Tree::Kv, &version_key(path, version))
+            .await?
             .ok_or(KvError::NotFound)?;
         let data: Value = serde_json::from_slice(&data).map_err(|_| StoreError::Corrupt {
             tree: "kv",
@@ -195,27 +206,41 @@ impl Kv {
         ))
     }
 
-    /// The metadata of `path`, or fresh metadata for a path that does not exist yet.
-    fn metadata_or_new(&self, path: &str, now: &str) -> Result<Metadata, KvError> {
-        Ok(self
-            .store
-            .get_json(Tree::Kv, &meta_key(path))?
-            .unwrap_or_else(|| Metadata {
-                created_time: now.to_owned(),
-                delete_version_after: "0s".into(),
-                ..Default::default()
-            }))
+    /// Read-modify-write of `path`'s metadata: `change` sees the current metadata (`None` if
+    /// the path does not exist) and returns the writes to make and a result, or `None` for
+    /// nothing to do. The writes land only if the metadata is still what was read — on any
+    /// replica — and `change` runs again on the new metadata otherwise. So of concurrent
+    /// writers with the same `cas`, on any replicas, exactly one wins. Not yet durable.
+    async fn update<T>(
+        &self,
+        path: &str,
+        mut change: impl FnMut(Option<Metadata>) -> Result<Option<(Vec<PlainWrite>, T)>, KvError>,
+    ) -> Result<Option<T>, KvError> {
+        validate_path(path)?;
+        let _guard = self.write_lock.lock().await;
+        loop {
+            let read = self
+                .store
+                .get_versioned_json::<Metadata>(Tree::Kv, &meta_key(path))
+                .await?;
+            let Some((writes, result)) = change(read.value)? else {
+                return Ok(None);
+            };
+            if self.store.write_if(vec![read.guard], writes).await? {
+                return Ok(Some(result));
+            }
+        }
     }
 
-    /// Adds the next version of `path` to `meta` and applies it (with pruning) to the store.
-    /// Returns the new version number. Callers hold the write lock.
-    fn apply_new_version(
+    /// The writes that add the next version of `path` to `meta` (with pruning). Returns them
+    /// and the new version number.
+    fn new_version_writes(
         &self,
         path: &str,
         meta: &mut Metadata,
         data: &Map<String, Value>,
         now: &str,
-    ) -> Result<u64, KvError> {
+    ) -> Result<(Vec<PlainWrite>, u64), KvError> {
         let version = meta.current_version + 1;
         meta.current_version = version;
         meta.updated_time = now.to_owned();
@@ -234,13 +259,8 @@ impl Kv {
         let data_bytes = serde_json::to_vec(data).map_err(|e| KvError::Invalid(e.to_string()))?;
         let mut writes = vec![(Tree::Kv, version_key(path, version), Some(data_bytes))];
         writes.extend(self.prune(path, meta));
-        writes.push((
-            Tree::Kv,
-            meta_key(path),
-            Some(encode_metadata(meta)),
-        ));
-        self.store.write(writes)?;
-        Ok(version)
+        writes.push((Tree::Kv, meta_key(path), Some(encode_metadata(meta))));
+        Ok((writes, version))
     }
 
     /// Writes a new version. `cas`: `Some(0)` = create only, `Some(n)` = current must be n.
@@ -250,27 +270,28 @@ impl Kv {
         data: Map<String, Value>,
         cas: Option<u64>,
     ) -> Result<Value, KvError> {
-        validate_path(path)?;
-        let response = {
-            let _guard = self.write_lock.lock().await;
-            let now = rfc3339_now();
-            let mut meta = self.metadata_or_new(path, &now)?;
-            match cas {
-                Some(expected) if expected != meta.current_version => {
-                    return Err(KvError::Invalid(
-                        "check-and-set parameter did not match the current version".into(),
-                    ));
+        let response = self
+            .update(path, |meta| {
+                let now = rfc3339_now();
+                let mut meta = meta.unwrap_or_else(|| new_metadata(&now));
+                match cas {
+                    Some(expected) if expected != meta.current_version => {
+                        return Err(KvError::Invalid(
+                            "check-and-set parameter did not match the current version".into(),
+                        ));
+                    }
+                    None if meta.cas_required => {
+                        return Err(KvError::Invalid(
+                            "check-and-set parameter required for this call".into(),
+                        ));
+                    }
+                    _ => {}
                 }
-                None if meta.cas_required => {
-                    return Err(KvError::Invalid(
-                        "check-and-set parameter required for this call".into(),
-                    ));
-                }
-                _ => {}
-            }
-            let version = self.apply_new_version(path, &mut meta, &data, &now)?;
-            meta.version_json(version)
-        };
+                let (writes, version) = self.new_version_writes(path, &mut meta, &data, &now)?;
+                Ok(Some((writes, meta.version_json(version))))
+            })
+            .await?
+            .unwrap_or_default();
         self.store.sync().await?;
         Ok(response)
     }
@@ -281,14 +302,14 @@ impl Kv {
         &self,
         items: Vec<(String, Map<String, Value>)>,
     ) -> Result<(), KvError> {
-        {
-            let _guard = self.write_lock.lock().await;
-            let now = rfc3339_now();
-            for (path, data) in items {
-                validate_path(&path)?;
-                let mut meta = self.metadata_or_new(&path, &now)?;
-                self.apply_new_version(&path, &mut meta, &data, &now)?;
-            }
+        for (path, data) in items {
+            self.update(&path, |meta| {
+                let now = rfc3339_now();
+                let mut meta = meta.unwrap_or_else(|| new_metadata(&now));
+                let (writes, _) = self.new_version_writes(&path, &mut meta, &data, &now)?;
+                Ok(Some((writes, ())))
+            })
+            .await?;
         }
         self.store.sync().await?;
         Ok(())
@@ -313,26 +334,21 @@ impl Kv {
         writes
     }
 
-    /// Applies `change` to the metadata of `path` under the write lock and stores it.
+    /// Applies `change` to the metadata of an existing `path` and stores it durably.
     async fn modify<F>(&self, path: &str, change: F) -> Result<(), KvError>
     where
-        F: FnOnce(&mut Metadata, &mut Vec<PlainWrite>) -> Result<(), KvError>,
+        F: Fn(&mut Metadata, &mut Vec<PlainWrite>) -> Result<(), KvError>,
     {
-        validate_path(path)?;
-        {
-            let _guard = self.write_lock.lock().await;
-            let Some(mut meta) = self.store.get_json::<Metadata>(Tree::Kv, &meta_key(path))? else {
-                return Ok(());
+        self.update(path, |meta| {
+            let Some(mut meta) = meta else {
+                return Ok(None);
             };
             let mut writes = Vec::new();
             change(&mut meta, &mut writes)?;
-            writes.push((
-                Tree::Kv,
-                meta_key(path),
-                Some(encode_metadata(&meta)),
-            ));
-            self.store.write(writes)?;
-        }
+            writes.push((Tree::Kv, meta_key(path), Some(encode_metadata(&meta))));
+            Ok(Some((writes, ())))
+        })
+        .await?;
         self.store.sync().await?;
         Ok(())
     }
@@ -344,7 +360,9 @@ impl Kv {
         versions: Option<Vec<u64>>,
     ) -> Result<(), KvError> {
         self.modify(path, |meta, _| {
-            let targets = versions.unwrap_or_else(|| vec![meta.current_version]);
+            let targets = versions
+                .clone()
+                .unwrap_or_else(|| vec![meta.current_version]);
             let now = rfc3339_now();
             let now_secs = crate::clock::unix_now();
             for v in targets {
@@ -362,8 +380,8 @@ impl Kv {
 
     pub async fn undelete_versions(&self, path: &str, versions: Vec<u64>) -> Result<(), KvError> {
         self.modify(path, |meta, _| {
-            for v in versions {
-                if let Some(vm) = meta.versions.get_mut(&v)
+            for v in &versions {
+                if let Some(vm) = meta.versions.get_mut(v)
                     && !vm.destroyed
                 {
                     vm.deletion_time.clear();
@@ -375,12 +393,11 @@ impl Kv {
     }
 
     pub async fn destroy_versions(&self, path: &str, versions: Vec<u64>) -> Result<(), KvError> {
-        let owned_path = path.to_owned();
-        self.modify(path, move |meta, writes| {
-            for v in versions {
-                if let Some(vm) = meta.versions.get_mut(&v) {
+        self.modify(path, |meta, writes| {
+            for v in &versions {
+                if let Some(vm) = meta.versions.get_mut(v) {
                     vm.destroyed = true;
-                    writes.push((Tree::Kv, version_key(&owned_path, v), None));
+                    writes.push((Tree::Kv, version_key(path, *v), None));
                 }
             }
             Ok(())
@@ -397,11 +414,9 @@ impl Kv {
         custom_metadata: Option<BTreeMap<String, String>>,
         delete_version_after: Option<String>,
     ) -> Result<(), KvError> {
-        validate_path(path)?;
-        {
-            let _guard = self.write_lock.lock().await;
+        self.update(path, |meta| {
             let now = rfc3339_now();
-            let mut meta = self.metadata_or_new(path, &now)?;
+            let mut meta = meta.unwrap_or_else(|| new_metadata(&now));
             if let Some(m) = max_versions {
                 meta.max_versions = m;
             }
@@ -409,20 +424,17 @@ impl Kv {
                 meta.cas_required = c;
             }
             if custom_metadata.is_some() {
-                meta.custom_metadata = custom_metadata;
+                meta.custom_metadata = custom_metadata.clone();
             }
-            if let Some(d) = delete_version_after {
-                meta.delete_version_after = d;
+            if let Some(d) = &delete_version_after {
+                meta.delete_version_after = d.clone();
             }
             meta.updated_time = now;
             let mut writes = self.prune(path, &mut meta);
-            writes.push((
-                Tree::Kv,
-                meta_key(path),
-                Some(encode_metadata(&meta)),
-            ));
-            self.store.write(writes)?;
-        }
+            writes.push((Tree::Kv, meta_key(path), Some(encode_metadata(&meta))));
+            Ok(Some((writes, ())))
+        })
+        .await?;
         self.store.sync().await?;
         Ok(())
     }
@@ -430,26 +442,35 @@ impl Kv {
     /// Removes a path's metadata and every version.
     pub async fn delete_all(&self, path: &str) -> Result<(), KvError> {
         validate_path(path)?;
+        let version_prefix = [b"v\0".as_slice(), path.as_bytes(), b"\0"].concat();
         {
             let _guard = self.write_lock.lock().await;
-            let mut writes: Vec<PlainWrite> = self
-                .store
-                .scan_keys(
-                    Tree::Kv,
-                    &[b"v\0".as_slice(), path.as_bytes(), b"\0"].concat(),
-                )?
-                .into_iter()
-                .map(|k| (Tree::Kv, k, None))
-                .collect();
-            writes.push((Tree::Kv, meta_key(path), None));
-            self.store.write(writes)?;
+            loop {
+                // Guarded by the metadata: a version written meanwhile (any replica) changes
+                // it, and the scan runs again.
+                let read = self
+                    .store
+                    .get_versioned_json::<Metadata>(Tree::Kv, &meta_key(path))
+                    .await?;
+                let mut writes: Vec<PlainWrite> = self
+                    .store
+                    .scan_keys(Tree::Kv, &version_prefix)
+                    .await?
+                    .into_iter()
+                    .map(|k| (Tree::Kv, k, None))
+                    .collect();
+                writes.push((Tree::Kv, meta_key(path), None));
+                if self.store.write_if(vec![read.guard], writes).await? {
+                    break;
+                }
+            }
         }
         self.store.sync().await?;
         Ok(())
     }
 
     /// Immediate children of a folder (`""` = root): names, with a trailing `/` for folders.
-    pub fn list(&self, folder: &str) -> Result<Vec<String>, KvError> {
+    pub async fn list(&self, folder: &str) -> Result<Vec<String>, KvError> {
         let folder = folder.trim_end_matches('/');
         let prefix = if folder.is_empty() {
             String::new()
@@ -458,7 +479,7 @@ impl Kv {
             format!("{folder}/")
         };
         let mut keys: Vec<String> = Vec::new();
-        for key in self.store.scan_keys(Tree::Kv, &meta_key(&prefix))? {
+        for key in self.store.scan_keys(Tree::Kv, &meta_key(&prefix)).await? {
             let Ok(full) = std::str::from_utf8(&key[2..]) else {
                 continue;
             };

@@ -264,7 +264,7 @@ pub fn spawn_sweeper(app: SharedApp) {
                 Ok(n) => tracing::info!(removed = n, "swept expired tokens"),
                 Err(e) => tracing::warn!(error = %e, "token sweep failed"),
             }
-            if let Err(e) = login::sweep_jti(&app) {
+            if let Err(e) = login::sweep_jti(&app).await {
                 tracing::warn!(error = %e, "jti sweep failed");
             }
         }

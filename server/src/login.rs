@@ -126,7 +126,7 @@ pub async fn login(
     trace: &mut LoginTrace,
 ) -> Result<LoggedIn, LoginError> {
     rate_limit(app, client)?;
-    let snapshot = app.policies.current()?;
+    let snapshot = app.policies.current().await?;
     let (role_name, role, issuer) = find_role(&snapshot, role_name, trace)?;
     let claims = verify::verify(unverified_jwt, &issuer, &role.audiences, &app.policies.jwks)
         .await
@@ -134,7 +134,7 @@ pub async fn login(
     let selected = selected_claims(&claims);
     trace.claims = Some(selected.clone());
     check_claims(role, &claims)?;
-    spend_jti(app, &issuer, &claims)?;
+    spend_jti(app, &issuer, &claims).await?;
     let issued = issue(app, &role_name, role, selected).await?;
     Ok(LoggedIn { issued })
 }
@@ -211,14 +211,19 @@ fn check_claims(role: &Role, claims: &VerifiedClaims) -> Result<(), LoginDenied>
 /// Records the `jti` as spent, once across every request (the store's insert-if-absent). It
 /// is written before the token, so a crash in between can only lose a login, never allow a
 /// replay; it is kept until `exp + LEEWAY_SECS` (see [`verify::LEEWAY_SECS`]).
-fn spend_jti(app: &App, issuer: &IssuerParams, claims: &VerifiedClaims) -> Result<(), LoginError> {
+async fn spend_jti(
+    app: &App,
+    issuer: &IssuerParams,
+    claims: &VerifiedClaims,
+) -> Result<(), LoginError> {
     let keyring = app.store.keyring().ok_or(StoreError::Sealed)?;
     let jti_key = keyring
         .hmac(format!("jti\0{}\0{}", issuer.issuer, claims.jti()).as_bytes())
         .to_vec();
     if app
         .store
-        .insert_if_absent(Tree::Jti, &jti_key, &claims.exp().to_be_bytes())?
+        .insert_if_absent(Tree::Jti, &jti_key, &claims.exp().to_be_bytes())
+        .await?
     {
         Ok(())
     } else {
@@ -265,11 +270,12 @@ async fn issue(
 }
 
 /// Removes spent `jti` records whose JWT can no longer be accepted (`exp + LEEWAY_SECS`).
-pub fn sweep_jti(app: &App) -> Result<usize, StoreError> {
+pub async fn sweep_jti(app: &App) -> Result<usize, StoreError> {
     let now = unix_now();
     let expired: Vec<Vec<u8>> = app
         .store
-        .scan(Tree::Jti, b"")?
+        .scan(Tree::Jti, b"")
+        .await?
         .into_iter()
         .filter(|(_, v)| {
             let exp = v
@@ -283,7 +289,7 @@ pub fn sweep_jti(app: &App) -> Result<usize, StoreError> {
         .collect();
     let n = expired.len();
     if n > 0 {
-        app.store.delete(Tree::Jti, expired)?;
+        app.store.delete(Tree::Jti, expired).await?;
     }
     Ok(n)
 }

@@ -1,6 +1,12 @@
 //! The policy-as-code document in force: stored sealed in the `config` tree, versioned,
 //! replaced atomically (an invalid document never replaces a valid one), and compiled into
 //! ACLs that are cached per policy set. Also the [`Authorizer`] the HTTP layer asks.
+//!
+//! Several replicas share one store: a replica keeps its compiled snapshot for at most
+//! [`REFRESH_AFTER`], then re-reads the stored version (one record) and recompiles when it
+//! changed, so a document applied through any replica is in force on all within that bound.
+//! Applies are guarded writes on the stored record: two replicas applying at once never lose
+//! one another's change (the later one merges onto the earlier).
 
 use crate::authz::{Authorizer, Capability};
 use crate::oidc::jwks::{JwksCache, JwksSource, url_allowed};
@@ -11,8 +17,12 @@ use policies::{Acl, Document, KeySource};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 const CURRENT_KEY: &[u8] = b"policy/current";
+
+/// How long a replica trusts its compiled snapshot before checking the stored version.
+pub const REFRESH_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Stored {
@@ -100,7 +110,10 @@ pub struct Change {
 #[derive(Debug)]
 pub struct PolicyStore {
     store: SealedStore,
-    current: RwLock<Option<Arc<PolicySnapshot>>>,
+    /// The snapshot in force here and when it was last checked against the store.
+    current: RwLock<Option<(Arc<PolicySnapshot>, Instant)>>,
+    /// One refresh at a time; waiters then use its result.
+    refresh: tokio::sync::Mutex<()>,
     write_lock: tokio::sync::Mutex<()>,
     pub jwks: Arc<JwksCache>,
 }
@@ -140,22 +153,51 @@ impl PolicyStore {
         Self {
             store,
             current: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
             write_lock: tokio::sync::Mutex::new(()),
             jwks,
         }
     }
 
-    /// The document in force (loaded from the store on first use after unseal).
-    pub fn current(&self) -> Result<Arc<PolicySnapshot>, StoreError> {
-        if let Ok(guard) = self.current.read()
-            && let Some(snapshot) = guard.as_ref()
-        {
-            return Ok(snapshot.clone());
+    fn cached(&self, fresh_within: Duration) -> Option<Arc<PolicySnapshot>> {
+        let guard = self.current.read().ok()?;
+        let (snapshot, checked) = guard.as_ref()?;
+        (checked.elapsed() < fresh_within).then(|| snapshot.clone())
+    }
+
+    fn install(&self, snapshot: Arc<PolicySnapshot>) {
+        if let Ok(mut guard) = self.current.write() {
+            *guard = Some((snapshot, Instant::now()));
         }
-        let stored: Stored = self
+    }
+
+    /// The document in force: the compiled snapshot if checked within [`REFRESH_AFTER`],
+    /// otherwise re-read from the store (and recompiled only if its version changed).
+    pub async fn current(&self) -> Result<Arc<PolicySnapshot>, StoreError> {
+        if let Some(snapshot) = self.cached(REFRESH_AFTER) {
+            return Ok(snapshot);
+        }
+        let _one = self.refresh.lock().await;
+        if let Some(snapshot) = self.cached(REFRESH_AFTER) {
+            return Ok(snapshot);
+        }
+        let (stored, _) = self.read_stored().await?;
+        let previous = self.cached(Duration::MAX);
+        let snapshot = match previous {
+            Some(previous) if previous.version == stored.version => previous,
+            _ => Arc::new(PolicySnapshot::new(stored)),
+        };
+        self.install(snapshot.clone());
+        Ok(snapshot)
+    }
+
+    /// The stored document, validated, and the guard for replacing it.
+    async fn read_stored(&self) -> Result<(Stored, crate::store::Guard), StoreError> {
+        let read = self
             .store
-            .get_json(Tree::Config, CURRENT_KEY)?
-            .unwrap_or_default();
+            .get_versioned_json::<Stored>(Tree::Config, CURRENT_KEY)
+            .await?;
+        let stored = read.value.unwrap_or_default();
         // Deserialising skips the document checks: run them, and fail closed on a bad record.
         stored
             .document
@@ -164,11 +206,7 @@ impl PolicyStore {
                 tree: "config",
                 key: format!("policy document ({e})"),
             })?;
-        let snapshot = Arc::new(PolicySnapshot::new(stored));
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some(snapshot.clone());
-        }
-        Ok(snapshot)
+        Ok((stored, read.guard))
     }
 
     /// Drops the cached snapshot (on seal).
@@ -204,17 +242,18 @@ impl PolicyStore {
         replace: bool,
         dry_run: bool,
     ) -> Result<(u64, Vec<Change>, Document), PolicyStoreError> {
-        let _guard = self.write_lock.lock().await;
-        let current = self.current()?;
-        let mut next = if replace {
-            Document::default()
-        } else {
-            current.document.clone()
-        };
-        for document in documents {
-            next.merge(document);
-        }
-        self.commit(&current, next, dry_run).await
+        self.update(dry_run, |current| {
+            let mut next = if replace {
+                Document::default()
+            } else {
+                current.clone()
+            };
+            for document in documents.iter().cloned() {
+                next.merge(document);
+            }
+            Ok(next)
+        })
+        .await
     }
 
     /// Removes one issuer, role or policy by name.
@@ -223,84 +262,87 @@ impl PolicyStore {
         kind: &str,
         name: &str,
     ) -> Result<(u64, Vec<Change>, Document), PolicyStoreError> {
-        let _guard = self.write_lock.lock().await;
-        let current = self.current()?;
-        let mut next = current.document.clone();
-        let removed = match kind {
-            "issuer" | "issuers" => next.issuers.remove(name).is_some(),
-            "role" | "roles" => next.roles.remove(name).is_some(),
-            "policy" | "policies" => next.policies.remove(name).is_some(),
-            _ => {
-                return Err(PolicyStoreError::Invalid(
-                    "kind must be issuer, role or policy".into(),
-                ));
+        self.update(false, |current| {
+            let mut next = current.clone();
+            let removed = match kind {
+                "issuer" | "issuers" => next.issuers.remove(name).is_some(),
+                "role" | "roles" => next.roles.remove(name).is_some(),
+                "policy" | "policies" => next.policies.remove(name).is_some(),
+                _ => {
+                    return Err(PolicyStoreError::Invalid(
+                        "kind must be issuer, role or policy".into(),
+                    ));
+                }
+            };
+            if !removed {
+                return Err(PolicyStoreError::Invalid(format!(
+                    "no {kind} named {name:?}"
+                )));
             }
-        };
-        if !removed {
-            return Err(PolicyStoreError::Invalid(format!(
-                "no {kind} named {name:?}"
-            )));
-        }
-        self.commit(&current, next, false).await
+            Ok(next)
+        })
+        .await
     }
 
-    async fn commit(
+    /// Computes the next document from the stored one, validates it and stores it guarded by
+    /// the record read; on a concurrent change (another replica) computes it again.
+    async fn update(
         &self,
-        current: &PolicySnapshot,
-        next: Document,
         dry_run: bool,
+        change: impl Fn(&Document) -> Result<Document, PolicyStoreError>,
     ) -> Result<(u64, Vec<Change>, Document), PolicyStoreError> {
-        next.validate()
-            .map_err(|e| PolicyStoreError::Invalid(e.to_string()))?;
-        self.check_server_rules(&next)?;
-        let mut changes = Vec::new();
-        diff(
-            "issuer",
-            &current.document.issuers,
-            &next.issuers,
-            &mut changes,
-        );
-        diff("role", &current.document.roles, &next.roles, &mut changes);
-        diff(
-            "policy",
-            &current.document.policies,
-            &next.policies,
-            &mut changes,
-        );
-        if dry_run || changes.is_empty() {
-            return Ok((current.version, changes, next));
+        let _guard = self.write_lock.lock().await;
+        loop {
+            let (current, guard) = self.read_stored().await?;
+            let next = change(&current.document)?;
+            next.validate()
+                .map_err(|e| PolicyStoreError::Invalid(e.to_string()))?;
+            self.check_server_rules(&next)?;
+            let changes = changes_between(&current.document, &next);
+            if dry_run || changes.is_empty() {
+                return Ok((current.version, changes, next));
+            }
+            let stored = Stored {
+                version: current.version + 1,
+                updated_time: crate::clock::rfc3339_now(),
+                document: next.clone(),
+            };
+            let bytes = serde_json::to_vec(&stored)
+                .expect("a policy document (maps of strings, lists, integers) serialises");
+            let writes = vec![(Tree::Config, CURRENT_KEY.to_vec(), Some(bytes))];
+            if !self.store.write_if(vec![guard], writes).await? {
+                continue;
+            }
+            self.store.sync().await?;
+            if changes.iter().any(|c| c.kind == "issuer") {
+                self.jwks.clear();
+            }
+            let version = stored.version;
+            self.install(Arc::new(PolicySnapshot::new(stored)));
+            return Ok((version, changes, next));
         }
-        let stored = Stored {
-            version: current.version + 1,
-            updated_time: crate::clock::rfc3339_now(),
-            document: next.clone(),
-        };
-        let bytes =
-            serde_json::to_vec(&stored).map_err(|e| PolicyStoreError::Invalid(e.to_string()))?;
-        self.store
-            .write(vec![(Tree::Config, CURRENT_KEY.to_vec(), Some(bytes))])?;
-        self.store.sync().await?;
-        if changes.iter().any(|c| c.kind == "issuer") {
-            self.jwks.clear();
-        }
-        let version = stored.version;
-        if let Ok(mut guard) = self.current.write() {
-            *guard = Some(Arc::new(PolicySnapshot::new(stored)));
-        }
-        Ok((version, changes, next))
     }
+}
+
+fn changes_between(current: &Document, next: &Document) -> Vec<Change> {
+    let mut changes = Vec::new();
+    diff("issuer", &current.issuers, &next.issuers, &mut changes);
+    diff("role", &current.roles, &next.roles, &mut changes);
+    diff("policy", &current.policies, &next.policies, &mut changes);
+    changes
 }
 
 /// Authorises against the document in force. `root` always passes; a store failure denies.
 #[derive(Debug)]
 pub struct PolicyAuthorizer(pub Arc<PolicyStore>);
 
+#[async_trait::async_trait]
 impl Authorizer for PolicyAuthorizer {
-    fn allows(&self, token_policies: &[String], path: &str, capability: Capability) -> bool {
+    async fn allows(&self, token_policies: &[String], path: &str, capability: Capability) -> bool {
         if token_policies.iter().any(|p| p == "root") {
             return true;
         }
-        match self.0.current() {
+        match self.0.current().await {
             Ok(snapshot) => snapshot.acl(token_policies).allows(path, capability),
             Err(_) => false,
         }

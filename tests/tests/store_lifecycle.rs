@@ -254,21 +254,26 @@ fn ciphertext_moved_to_another_record_fails_to_open() {
         assert_eq!(r.status, 200);
     }
     server.terminate();
-    {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
         let backend =
             vaultd::store::sled_backend::SledBackend::open(&server.data_dir.join("db")).unwrap();
         let version_key =
             |p: &str| [b"v\0".as_slice(), p.as_bytes(), b"\0", &1u64.to_be_bytes()].concat();
-        let a = backend.get(Tree::Kv, &version_key("a")).unwrap().unwrap();
+        let a = backend
+            .get(Tree::Kv, &version_key("a"))
+            .await
+            .unwrap()
+            .unwrap();
         backend
             .apply(vec![Write {
                 tree: Tree::Kv,
                 key: version_key("b"),
                 value: Some(a),
             }])
+            .await
             .unwrap();
-        backend.sync().unwrap();
-    }
+        backend.sync().await.unwrap();
+    });
     server.restart();
     let a = server.get("secret/data/a", Some(&root));
     assert_eq!(a.body["data"]["data"]["v"], "value-of-a");

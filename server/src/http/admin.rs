@@ -56,7 +56,7 @@ pub async fn handle(
     match (path, req.op) {
         ("vaultctl/policy", Op::Read) => {
             authorize(app, ctx, req, &acl_path, Capability::Read).await?;
-            let snapshot = app.policies.current()?;
+            let snapshot = app.policies.current().await?;
             Ok(Reply::Data(json!({
                 "version": snapshot.version,
                 "updated_time": snapshot.updated_time,
@@ -106,7 +106,7 @@ pub async fn handle(
         ("vaultctl/policy-test", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             let body: TestBody = req.json()?;
-            let snapshot = app.policies.current()?;
+            let snapshot = app.policies.current().await?;
             let explanation = policies::explain(&snapshot.document, &body.role, &body.claims);
             Ok(Reply::Data(json!(explanation)))
         }

@@ -35,7 +35,7 @@ pub async fn handle(
     match (kind, req.op) {
         ("metadata", Op::List) => {
             authorize(app, ctx, req, &acl_path, Capability::List).await?;
-            let keys = app.kv.list(secret)?;
+            let keys = app.kv.list(secret).await?;
             if keys.is_empty() {
                 return Err(ApiError::NotFound);
             }
@@ -52,7 +52,7 @@ pub async fn handle(
                 })?),
                 None => None,
             };
-            match app.kv.read(secret, version)? {
+            match app.kv.read(secret, version).await? {
                 ReadOutcome::Found(data) => {
                     app.metrics.secret_reads.inc();
                     Ok(Reply::Data(data))
@@ -81,7 +81,7 @@ pub async fn handle(
         }
         ("metadata", Op::Read) => {
             authorize(app, ctx, req, &acl_path, Capability::Read).await?;
-            let meta = app.kv.metadata(secret)?.ok_or(ApiError::NotFound)?;
+            let meta = app.kv.metadata(secret).await?.ok_or(ApiError::NotFound)?;
             Ok(Reply::Data(meta.to_json()))
         }
         ("metadata", Op::Write) => {
@@ -162,7 +162,7 @@ async fn write_data(
     acl_path: &str,
 ) -> Result<Reply, ApiError> {
     crate::kv::validate_path(secret)?;
-    let exists = app.kv.metadata(secret)?.is_some();
+    let exists = app.kv.metadata(secret).await?.is_some();
     let capability = if exists {
         Capability::Update
     } else {

@@ -357,7 +357,7 @@ pub async fn authenticate(
             return Err(ApiError::InvalidToken);
         }
     };
-    let record = app.tokens.lookup(token)?.ok_or_else(|| {
+    let record = app.tokens.lookup(token).await?.ok_or_else(|| {
         ctx.audit_detail = Some("token unknown, expired or revoked".into());
         ApiError::InvalidToken
     })?;
@@ -378,7 +378,7 @@ pub async fn authorize(
     capability: Capability,
 ) -> Result<TokenRecord, ApiError> {
     let record = authenticate(app, ctx, req).await?;
-    if app.authz.allows(&record.policies, path, capability) {
+    if app.authz.allows(&record.policies, path, capability).await {
         Ok(record)
     } else {
         ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));

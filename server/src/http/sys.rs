@@ -86,8 +86,8 @@ pub async fn handle(
     path: &str,
 ) -> Result<Reply, ApiError> {
     match (path, req.op) {
-        ("health", Op::Read | Op::Head) => health(app, req),
-        ("seal-status", Op::Read) => Ok(Reply::Raw(StatusCode::OK, seal_status(app)?)),
+        ("health", Op::Read | Op::Head) => health(app, req).await,
+        ("seal-status", Op::Read) => Ok(Reply::Raw(StatusCode::OK, seal_status(app).await?)),
         ("leader", Op::Read) => Ok(Reply::Raw(
             StatusCode::OK,
             json!({"ha_enabled": false, "is_self": false, "active_time": "0001-01-01T00:00:00Z",
@@ -96,7 +96,7 @@ pub async fn handle(
         )),
         ("init", Op::Read) => Ok(Reply::Raw(
             StatusCode::OK,
-            json!({"initialized": app.store.is_initialized()?}),
+            json!({"initialized": app.store.is_initialized().await?}),
         )),
         ("init", Op::Write) => init(app, req).await,
         ("unseal", Op::Write) => unseal(app, req, ctx.client).await,
@@ -108,7 +108,7 @@ pub async fn handle(
         }
         ("rotate", Op::Write) => {
             authorize(app, ctx, req, "sys/rotate", Capability::Sudo).await?;
-            let term = app.store.rotate()?;
+            let term = app.store.rotate().await?;
             tracing::info!(term, "data key rotated");
             Ok(Reply::Data(json!({"term": term})))
         }
@@ -142,7 +142,7 @@ pub async fn handle(
             let m = &app.metrics;
             m.sealed.set(i64::from(app.store.is_sealed()));
             m.active_tokens
-                .set(app.tokens.count().map(|n| n as i64).unwrap_or(-1));
+                .set(app.tokens.count().await.map(|n| n as i64).unwrap_or(-1));
             Ok(Reply::Text(m.encode()))
         }
         (p, _) if p.starts_with("vaultctl/") || p.starts_with("dev/") => {
@@ -168,8 +168,8 @@ pub async fn handle(
     }
 }
 
-fn health(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
-    let initialized = app.store.is_initialized()?;
+async fn health(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
+    let initialized = app.store.is_initialized().await?;
     let sealed = app.store.is_sealed();
     let code = |name: &str, default: u16| -> Result<u16, ApiError> {
         match req.query.get(name) {
@@ -203,8 +203,8 @@ fn health(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
     ))
 }
 
-fn seal_status(app: &SharedApp) -> Result<Value, ApiError> {
-    let initialized = app.store.is_initialized()?;
+async fn seal_status(app: &SharedApp) -> Result<Value, ApiError> {
+    let initialized = app.store.is_initialized().await?;
     let n = u8::from(initialized);
     Ok(json!({
         "type": "shamir", "initialized": initialized, "sealed": app.store.is_sealed(),
@@ -251,13 +251,14 @@ async fn init(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
     // A passphrase slot runs Argon2id: under the same one-at-a-time bound as unseal.
     let passphrase = body.passphrase;
     let app_for_init = app.clone();
+    let runtime = tokio::runtime::Handle::current();
     let (output, root_token) = KDF_GATE
         .run(move || {
-            crate::bootstrap::initialize(
+            runtime.block_on(crate::bootstrap::initialize(
                 &app_for_init,
                 passphrase.as_ref().map(|p| p.as_bytes()),
                 None,
-            )
+            ))
         })
         .await??
         .ok_or_else(|| ApiError::BadRequest("Vault is already initialized".into()))?;
@@ -304,7 +305,7 @@ async fn unseal(
 ) -> Result<Reply, ApiError> {
     let body: UnsealRequest = req.json()?;
     let _ = body.migrate;
-    if !app.store.is_initialized()? {
+    if !app.store.is_initialized().await? {
         return Err(ApiError::NotInitialized);
     }
     let credential = match (&body.key, &body.passphrase) {
@@ -312,7 +313,9 @@ async fn unseal(
             ApiError::BadRequest("'key' must be a 32-byte key in hex or base64".into())
         })?),
         (None, Some(p)) => UnsealCredential::Passphrase(Zeroizing::new(p.as_bytes().to_vec())),
-        (None, None) if body.reset => return Ok(Reply::Raw(StatusCode::OK, seal_status(app)?)),
+        (None, None) if body.reset => {
+            return Ok(Reply::Raw(StatusCode::OK, seal_status(app).await?));
+        }
         (None, None) => {
             return Err(ApiError::BadRequest(
                 "missing required 'key' parameter".into(),
@@ -330,11 +333,16 @@ async fn unseal(
         return Err(ApiError::RateLimited);
     }
     let store = app.store.clone();
-    let result = KDF_GATE.run(move || store.unseal(credential)).await?;
+    // The store is async; the Argon2id inside runs on the gate's blocking thread, which
+    // drives the whole unseal to completion even if this request goes away.
+    let runtime = tokio::runtime::Handle::current();
+    let result = KDF_GATE
+        .run(move || runtime.block_on(store.unseal(credential)))
+        .await?;
     match result {
         Ok(()) => {
             tracing::info!("unsealed");
-            Ok(Reply::Raw(StatusCode::OK, seal_status(app)?))
+            Ok(Reply::Raw(StatusCode::OK, seal_status(app).await?))
         }
         Err(UnsealError::WrongKey) => {
             tracing::warn!("unseal attempt with an incorrect key");
@@ -386,6 +394,7 @@ mod tests {
             .initialize(Some((b"the right operator passphrase", params)), |_, _| {
                 Ok(vec![])
             })
+            .await
             .expect("init")
             .expect("init lands");
         let started = Instant::now();

@@ -37,7 +37,7 @@ pub async fn handle(
             let parent_expiry = match record.parent {
                 None => None,
                 Some(_) => {
-                    let parent = app.tokens.parent_of(&record)?.ok_or_else(|| {
+                    let parent = app.tokens.parent_of(&record).await?.ok_or_else(|| {
                         ctx.audit_detail = Some("parent token is gone".into());
                         ApiError::InvalidToken
                     })?;
@@ -66,7 +66,8 @@ pub async fn handle(
             let token = body_token(req)?;
             let record = app
                 .tokens
-                .lookup(&token)?
+                .lookup(&token)
+                .await?
                 .ok_or(ApiError::BadRequest("bad token".into()))?;
             Ok(Reply::Data(lookup_json(&record, Some(token.expose()))))
         }
@@ -75,7 +76,8 @@ pub async fn handle(
             let body: AccessorBody = req.json()?;
             let (_, record) = app
                 .tokens
-                .lookup_accessor(&body.accessor)?
+                .lookup_accessor(&body.accessor)
+                .await?
                 .ok_or_else(|| ApiError::BadRequest("invalid accessor".into()))?;
             Ok(Reply::Data(lookup_json(&record, None)))
         }
@@ -87,7 +89,7 @@ pub async fn handle(
         ("revoke-orphan", Op::Write) => {
             // As in Vault: a root-protected path, so sudo on top of update.
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            authorize_more(app, ctx, &acl_path, Capability::Sudo)?;
+            authorize_more(app, ctx, &acl_path, Capability::Sudo).await?;
             app.tokens.revoke_orphan(&body_token(req)?).await?;
             Ok(Reply::NoContent)
         }
@@ -120,14 +122,14 @@ fn body_token(req: &Req) -> Result<PresentedToken, ApiError> {
 }
 
 /// Checks one more capability for the token `authorize` already accepted (no second use).
-fn authorize_more(
+async fn authorize_more(
     app: &SharedApp,
     ctx: &mut Ctx,
     path: &str,
     capability: Capability,
 ) -> Result<(), ApiError> {
     let record = ctx.token_record.as_ref().ok_or(ApiError::InvalidToken)?;
-    if app.authz.allows(&record.policies, path, capability) {
+    if app.authz.allows(&record.policies, path, capability).await {
         Ok(())
     } else {
         ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));

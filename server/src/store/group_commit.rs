@@ -80,10 +80,7 @@ impl GroupCommit {
                 let this = self.clone();
                 let backend = backend.clone();
                 tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || backend.sync())
-                        .await
-                        .map_err(|e| StoreError::Backend(e.to_string()))
-                        .and_then(|r| r);
+                    let result = backend.sync().await;
                     this.lock().running = false;
                     this.progress.send_modify(|p| match result {
                         Ok(()) => {

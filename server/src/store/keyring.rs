@@ -250,8 +250,8 @@ fn slot_record(
         .expect("a SlotFile (strings and integers) always serialises to JSON"))
 }
 
-fn read_slot(backend: &dyn Backend, slot: &[u8]) -> Result<Option<SlotFile>, StoreError> {
-    match backend.get(Tree::Sys, slot)? {
+async fn read_slot(backend: &dyn Backend, slot: &[u8]) -> Result<Option<SlotFile>, StoreError> {
+    match backend.get(Tree::Sys, slot).await? {
         Some(raw) => serde_json::from_slice(&raw)
             .map(Some)
             .map_err(|_| corrupt_slot(slot)),
@@ -259,8 +259,8 @@ fn read_slot(backend: &dyn Backend, slot: &[u8]) -> Result<Option<SlotFile>, Sto
     }
 }
 
-pub fn is_initialized(backend: &dyn Backend) -> Result<bool, StoreError> {
-    Ok(backend.get(Tree::Sys, INIT_KEY)?.is_some())
+pub async fn is_initialized(backend: &dyn Backend) -> Result<bool, StoreError> {
+    Ok(backend.get(Tree::Sys, INIT_KEY).await?.is_some())
 }
 
 /// Creates the root key, the first data key and the key slots, and writes them together with
@@ -272,12 +272,12 @@ pub fn is_initialized(backend: &dyn Backend) -> Result<bool, StoreError> {
 /// can be retried. (If the final sync fails the batch is taken back. Should the process die
 /// in that window, the batch may survive on disk with the unseal key lost — as with any
 /// init whose response never arrives.)
-pub fn initialize(
+pub async fn initialize(
     backend: &dyn Backend,
     passphrase: Option<(&[u8], KdfParams)>,
     seed: impl FnOnce(&Keyring) -> Result<Vec<Write>, StoreError>,
 ) -> Result<Option<InitOutput>, StoreError> {
-    if is_initialized(backend)? {
+    if is_initialized(backend).await? {
         return Ok(None);
     }
     let keyring = Keyring::generate()?;
@@ -336,10 +336,13 @@ pub fn initialize(
         .collect();
     // One atomic step guarded by the init marker itself: of concurrent inits exactly one
     // lands, and a failed one leaves nothing behind.
-    if !backend.apply_if_absent((Tree::Sys, INIT_KEY), writes)? {
+    if !backend
+        .apply_if_absent((Tree::Sys, INIT_KEY), writes)
+        .await?
+    {
         return Ok(None);
     }
-    if let Err(e) = backend.sync() {
+    if let Err(e) = backend.sync().await {
         // Nobody will see this unseal key: take the init back so it can be retried rather
         // than leave a store no one can unseal.
         let undo = written
@@ -350,7 +353,7 @@ pub fn initialize(
                 value: None,
             })
             .collect();
-        if let Err(undo_error) = backend.apply(undo) {
+        if let Err(undo_error) = backend.apply(undo).await {
             tracing::error!(error = %undo_error, "could not take back a failed init");
         }
         return Err(e);
@@ -360,14 +363,19 @@ pub fn initialize(
 
 /// Decrypts the root key through the slot `credential` opens, then the keyring. Blocking: a
 /// passphrase runs Argon2id.
-pub fn unseal(backend: &dyn Backend, credential: UnsealCredential) -> Result<Keyring, UnsealError> {
-    if !is_initialized(backend)? {
+pub async fn unseal(
+    backend: &dyn Backend,
+    credential: UnsealCredential,
+) -> Result<Keyring, UnsealError> {
+    if !is_initialized(backend).await? {
         return Err(UnsealError::NotInitialized);
     }
     let (slot_key, kek) = match credential {
         UnsealCredential::Key(key) => (SLOT_UNSEAL, key),
         UnsealCredential::Passphrase(passphrase) => {
-            let slot = read_slot(backend, SLOT_PASSPHRASE)?.ok_or(UnsealError::NoPassphraseSlot)?;
+            let slot = read_slot(backend, SLOT_PASSPHRASE)
+                .await?
+                .ok_or(UnsealError::NoPassphraseSlot)?;
             let salt = slot
                 .salt
                 .as_deref()
@@ -379,7 +387,9 @@ pub fn unseal(backend: &dyn Backend, credential: UnsealCredential) -> Result<Key
             (SLOT_PASSPHRASE, kek)
         }
     };
-    let slot = read_slot(backend, slot_key)?.ok_or_else(|| corrupt_slot(slot_key))?;
+    let slot = read_slot(backend, slot_key)
+        .await?
+        .ok_or_else(|| corrupt_slot(slot_key))?;
     let wrapped = B64
         .decode(&slot.wrapped_root)
         .map_err(|_| corrupt_slot(slot_key))?;
@@ -388,7 +398,8 @@ pub fn unseal(backend: &dyn Backend, credential: UnsealCredential) -> Result<Key
         .map_err(|_| UnsealError::WrongKey)?;
     let root = SecretKey::from_slice(&root_bytes).ok_or_else(|| corrupt_slot(slot_key))?;
     let encrypted_keyring = backend
-        .get(Tree::Sys, KEYRING_KEY)?
+        .get(Tree::Sys, KEYRING_KEY)
+        .await?
         .ok_or_else(corrupt_keyring)?;
     let keyring_bytes = root
         .decrypt(&encrypted_keyring, KEYRING_AAD)
@@ -398,14 +409,16 @@ pub fn unseal(backend: &dyn Backend, credential: UnsealCredential) -> Result<Key
 
 /// Stores `current` plus a new data-key version (durably) and returns it; records written
 /// before stay readable under their old versions.
-pub fn rotate(backend: &dyn Backend, current: &Keyring) -> Result<Keyring, StoreError> {
+pub async fn rotate(backend: &dyn Backend, current: &Keyring) -> Result<Keyring, StoreError> {
     let rotated = current.rotated()?;
-    backend.apply(vec![Write {
-        tree: Tree::Sys,
-        key: KEYRING_KEY.to_vec(),
-        value: Some(rotated.encrypt_under_root()?),
-    }])?;
-    backend.sync()?;
+    backend
+        .apply(vec![Write {
+            tree: Tree::Sys,
+            key: KEYRING_KEY.to_vec(),
+            value: Some(rotated.encrypt_under_root()?),
+        }])
+        .await?;
+    backend.sync().await?;
     Ok(rotated)
 }
 
@@ -421,14 +434,15 @@ mod tests {
         p_cost: 1,
     };
 
-    fn init(backend: &MemoryBackend, passphrase: Option<&[u8]>) -> InitOutput {
+    async fn init(backend: &MemoryBackend, passphrase: Option<&[u8]>) -> InitOutput {
         initialize(backend, passphrase.map(|p| (p, TEST_KDF)), |_| Ok(vec![]))
+            .await
             .expect("init")
             .expect("init lands")
     }
 
-    #[test]
-    fn keyring_round_trips_through_its_encoding() {
+    #[tokio::test]
+    async fn keyring_round_trips_through_its_encoding() {
         let keyring = Keyring::generate()
             .expect("keyring")
             .rotated()
@@ -451,8 +465,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn keyring_without_its_current_version_is_refused() {
+    #[tokio::test]
+    async fn keyring_without_its_current_version_is_refused() {
         let keyring = Keyring::generate().expect("keyring");
         let file = KeyringFile {
             current: 2,
@@ -466,8 +480,8 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn junk_keyrings_are_refused() {
+    #[tokio::test]
+    async fn junk_keyrings_are_refused() {
         let root = || SecretKey::generate().expect("key");
         for junk in [
             &b""[..],
@@ -482,8 +496,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn debug_output_holds_no_key_material() {
+    #[tokio::test]
+    async fn debug_output_holds_no_key_material() {
         let keyring = Keyring::generate().expect("keyring");
         assert_eq!(format!("{keyring:?}"), "Keyring { current: 1, .. }");
         let credential = UnsealCredential::Passphrase(Zeroizing::new(b"hunter2hunter2".to_vec()));
@@ -494,59 +508,63 @@ mod tests {
         assert_eq!(format!("{output:?}"), "InitOutput([REDACTED])");
     }
 
-    #[test]
-    fn unseal_key_and_passphrase_both_open_the_same_keyring() {
+    #[tokio::test]
+    async fn unseal_key_and_passphrase_both_open_the_same_keyring() {
         let backend = MemoryBackend::new();
-        let output = init(&backend, Some(b"a long operator passphrase"));
-        let by_key = unseal(&backend, UnsealCredential::Key(output.unseal_key)).expect("key");
+        let output = init(&backend, Some(b"a long operator passphrase")).await;
+        let by_key = unseal(&backend, UnsealCredential::Key(output.unseal_key))
+            .await
+            .expect("key");
         let by_passphrase = unseal(
             &backend,
             UnsealCredential::Passphrase(Zeroizing::new(b"a long operator passphrase".to_vec())),
         )
+        .await
         .expect("passphrase");
         assert_eq!(by_key.hmac(b"t"), by_passphrase.hmac(b"t"));
     }
 
-    #[test]
-    fn wrong_key_or_passphrase_is_refused() {
+    #[tokio::test]
+    async fn wrong_key_or_passphrase_is_refused() {
         let backend = MemoryBackend::new();
-        init(&backend, Some(b"a long operator passphrase"));
+        init(&backend, Some(b"a long operator passphrase")).await;
         let wrong_key = UnsealCredential::Key(SecretKey::generate().expect("key"));
         assert!(matches!(
-            unseal(&backend, wrong_key),
+            unseal(&backend, wrong_key).await,
             Err(UnsealError::WrongKey)
         ));
         let wrong_passphrase =
             UnsealCredential::Passphrase(Zeroizing::new(b"a wrong operator passphrase".to_vec()));
         assert!(matches!(
-            unseal(&backend, wrong_passphrase),
+            unseal(&backend, wrong_passphrase).await,
             Err(UnsealError::WrongKey)
         ));
     }
 
-    #[test]
-    fn passphrase_without_a_slot_and_unseal_before_init_are_refused() {
+    #[tokio::test]
+    async fn passphrase_without_a_slot_and_unseal_before_init_are_refused() {
         let backend = MemoryBackend::new();
         let passphrase = || UnsealCredential::Passphrase(Zeroizing::new(b"anything".to_vec()));
         assert!(matches!(
-            unseal(&backend, passphrase()),
+            unseal(&backend, passphrase()).await,
             Err(UnsealError::NotInitialized)
         ));
-        init(&backend, None);
+        init(&backend, None).await;
         assert!(matches!(
-            unseal(&backend, passphrase()),
+            unseal(&backend, passphrase()).await,
             Err(UnsealError::NoPassphraseSlot)
         ));
     }
 
-    #[test]
-    fn slot_moved_to_the_other_slot_does_not_open() {
+    #[tokio::test]
+    async fn slot_moved_to_the_other_slot_does_not_open() {
         let backend = MemoryBackend::new();
-        let output = init(&backend, Some(b"a long operator passphrase"));
+        let output = init(&backend, Some(b"a long operator passphrase")).await;
         // The unseal slot's ciphertext under the passphrase slot's name: the AAD names the
         // slot, so even the right key cannot open it there.
         let unseal_slot = backend
             .get(Tree::Sys, SLOT_UNSEAL)
+            .await
             .expect("get")
             .expect("slot");
         backend.put_raw(Tree::Sys, SLOT_PASSPHRASE, unseal_slot.clone());
@@ -564,21 +582,26 @@ mod tests {
                 UnsealCredential::Passphrase(Zeroizing::new(
                     b"a long operator passphrase".to_vec()
                 ))
-            ),
+            )
+            .await,
             Err(UnsealError::Store(StoreError::Corrupt { .. }))
         ));
     }
 
-    #[test]
-    fn rotation_is_stored_and_survives_unseal() {
+    #[tokio::test]
+    async fn rotation_is_stored_and_survives_unseal() {
         let backend = MemoryBackend::new();
-        let output = init(&backend, None);
+        let output = init(&backend, None).await;
         let key = output.unseal_key.duplicate();
-        let first = unseal(&backend, UnsealCredential::Key(output.unseal_key)).expect("unseal");
-        let rotated = rotate(&backend, &first).expect("rotate");
+        let first = unseal(&backend, UnsealCredential::Key(output.unseal_key))
+            .await
+            .expect("unseal");
+        let rotated = rotate(&backend, &first).await.expect("rotate");
         assert_eq!(rotated.current_version(), 2);
         assert!(rotated.data_key(1).is_some());
-        let again = unseal(&backend, UnsealCredential::Key(key)).expect("unseal");
+        let again = unseal(&backend, UnsealCredential::Key(key))
+            .await
+            .expect("unseal");
         assert_eq!(again.current_version(), 2);
     }
 }

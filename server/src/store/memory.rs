@@ -3,7 +3,7 @@
 //! writes or syncs fail, to test what a failed write leaves behind. Only the storage is fake:
 //! everything stored through it is encrypted by the real crypto.
 
-use super::{Backend, Record, StoreError, Tree, Write};
+use super::{Backend, Guard, Record, StoreError, Tree, Write};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
@@ -93,12 +93,13 @@ impl State {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for MemoryBackend {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().get(tree, key).cloned())
     }
 
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StoreError> {
+    async fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StoreError> {
         Ok(self
             .lock()
             .trees
@@ -112,7 +113,7 @@ impl Backend for MemoryBackend {
             .unwrap_or_default())
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &self,
         tree: Tree,
         key: &[u8],
@@ -131,29 +132,27 @@ impl Backend for MemoryBackend {
         Ok(true)
     }
 
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut state = self.lock();
         state.injected_apply_fault()?;
         state.apply_all(writes);
         Ok(())
     }
 
-    fn apply_if_absent(
-        &self,
-        guard: (Tree, &[u8]),
-        writes: Vec<Write>,
-    ) -> Result<bool, StoreError> {
-        super::check_guard_written(guard, &writes)?;
+    async fn apply_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<bool, StoreError> {
         let mut state = self.lock();
         state.injected_apply_fault()?;
-        if state.get(guard.0, guard.1).is_some() {
+        if guards
+            .iter()
+            .any(|g| state.get(g.tree, &g.key) != g.expected.as_ref())
+        {
             return Ok(false);
         }
         state.apply_all(writes);
         Ok(true)
     }
 
-    fn sync(&self) -> Result<(), StoreError> {
+    async fn sync(&self) -> Result<(), StoreError> {
         let mut state = self.lock();
         if state.failing_syncs > 0 {
             state.failing_syncs -= 1;

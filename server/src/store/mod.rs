@@ -95,12 +95,25 @@ pub struct Write {
     pub value: Option<Vec<u8>>,
 }
 
+/// A condition of [`Backend::apply_if`]: `key` in `tree` holds exactly the stored bytes
+/// `expected`, or nothing when `None`. Stored bytes are ciphertexts under fresh nonces, so two
+/// writes of the same plaintext still differ: comparing them is a version check.
+#[derive(Debug, Clone)]
+pub struct Guard {
+    pub tree: Tree,
+    pub key: Vec<u8>,
+    pub expected: Option<Vec<u8>>,
+}
+
+/// The storage engine under the sealed store. Async, so that a networked engine (PostgreSQL)
+/// waits without holding a runtime worker; sled answers at once.
+#[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// All records of `tree` whose key starts with `prefix`, in key order.
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StoreError>;
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// All records of `tree` whose key starts with `prefix`, in key order (bytewise).
+    async fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Record>, StoreError>;
     /// Sets `key` to `new` only if it currently holds `expected`; returns whether it did.
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &self,
         tree: Tree,
         key: &[u8],
@@ -108,25 +121,39 @@ pub trait Backend: Send + Sync + 'static {
         new: Option<Vec<u8>>,
     ) -> Result<bool, StoreError>;
     /// Applies every write or none.
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
-    /// Applies `writes` only if the `guard` key holds no value, as one atomic step; returns
-    /// whether it did. The batch must set `guard` itself (it is a create-once batch: the init
-    /// marker guards the whole of init).
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    /// Applies `writes` only if every guard holds (each key holds exactly its expected stored
+    /// bytes, or nothing), as one atomic step; returns whether it did.
     ///
     /// Contract, which every engine must keep:
     /// - all or nothing: on `Ok(false)` and on every error, no write of the batch is visible;
-    /// - of concurrent calls with the same guard, at most one returns `Ok(true)`, and no write
-    ///   of any other is applied;
-    /// - the check and the writes are one step: no other writer can set the guard between them;
+    /// - the checks and the writes are one step: no other writer (of this process or of another
+    ///   replica on the same database) can change a guarded key between them; of concurrent
+    ///   calls guarding the same key at the same value, at most one returns `Ok(true)`;
     /// - like [`Backend::apply`], not yet durable: call [`Backend::sync`] before acknowledging.
     ///
-    /// sled runs it as one transaction over its single tree. A SQL engine runs it as one
-    /// transaction that first inserts the guard row (`INSERT … ON CONFLICT DO NOTHING`; zero
-    /// rows inserted means `Ok(false)` and a rollback), then the rest of the batch.
-    fn apply_if_absent(&self, guard: (Tree, &[u8]), writes: Vec<Write>)
-    -> Result<bool, StoreError>;
+    /// This is what makes read-modify-write (KV `cas`, token uses, renewals, init) correct across
+    /// replicas: read the record, compute, and apply guarded by the bytes read; on `Ok(false)`,
+    /// read again. sled runs it as one transaction over its single tree; PostgreSQL as one
+    /// transaction that locks the guarded rows (`SELECT … FOR UPDATE`) before comparing.
+    async fn apply_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<bool, StoreError>;
+    /// [`Backend::apply_if`] with one guard that must be absent, and that the batch must set
+    /// itself: a create-once batch (the init marker guards the whole of init).
+    async fn apply_if_absent(
+        &self,
+        guard: (Tree, &[u8]),
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        check_guard_written(guard, &writes)?;
+        let guard = Guard {
+            tree: guard.0,
+            key: guard.1.to_vec(),
+            expected: None,
+        };
+        self.apply_if(vec![guard], writes).await
+    }
     /// Returns once every write applied so far is on stable storage.
-    fn sync(&self) -> Result<(), StoreError>;
+    async fn sync(&self) -> Result<(), StoreError>;
 }
 
 /// Refuses an [`Backend::apply_if_absent`] batch that does not create its own guard.

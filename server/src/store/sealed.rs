@@ -8,7 +8,7 @@
 //! and write answers [`StoreError::Sealed`].
 
 use super::keyring;
-use super::{Backend, PlainWrite, StoreError, Tree, Write};
+use super::{Backend, Guard, PlainWrite, StoreError, Tree, Write};
 use crate::crypto::KdfParams;
 use std::sync::{Arc, RwLock};
 use zeroize::Zeroizing;
@@ -27,6 +27,14 @@ fn record_aad(tree: Tree, key: &[u8], version: u32) -> Vec<u8> {
     aad
 }
 
+/// A record read for a guarded write: its value (`None` if absent) and the guard that holds
+/// while nobody has changed it since.
+#[derive(Debug)]
+pub struct Versioned<T> {
+    pub value: Option<T>,
+    pub guard: Guard,
+}
+
 /// A decrypted record: key and plaintext.
 pub type PlainRecord = (Vec<u8>, Zeroizing<Vec<u8>>);
 
@@ -36,6 +44,7 @@ pub struct SealedStore {
     backend: Arc<dyn Backend>,
     keys: Arc<RwLock<Option<Arc<Keyring>>>>,
     commits: Arc<super::group_commit::GroupCommit>,
+    rotation: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for SealedStore {
@@ -52,6 +61,7 @@ impl SealedStore {
             backend,
             keys: Arc::new(RwLock::new(None)),
             commits: Arc::default(),
+            rotation: Arc::default(),
         }
     }
 
@@ -59,8 +69,8 @@ impl SealedStore {
         &self.backend
     }
 
-    pub fn is_initialized(&self) -> Result<bool, StoreError> {
-        keyring::is_initialized(&*self.backend)
+    pub async fn is_initialized(&self) -> Result<bool, StoreError> {
+        keyring::is_initialized(&*self.backend).await
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -92,24 +102,25 @@ impl SealedStore {
     /// Initialises the key hierarchy ([`keyring::initialize`]); `seed` returns records
     /// (encrypted with [`SealedStore::encrypt_record`]) to create in the same atomic step.
     /// Leaves the store sealed. Returns `None` if already initialised.
-    pub fn initialize(
+    pub async fn initialize(
         &self,
         passphrase: Option<(&[u8], KdfParams)>,
         seed: impl FnOnce(&SealedStore, &Keyring) -> Result<Vec<Write>, StoreError>,
     ) -> Result<Option<InitOutput>, StoreError> {
-        keyring::initialize(&*self.backend, passphrase, |keys| seed(self, keys))
+        keyring::initialize(&*self.backend, passphrase, |keys| seed(self, keys)).await
     }
 
-    /// Loads the keyring through the slot `credential` opens. Blocking: a passphrase runs
-    /// Argon2id. Unsealing an unsealed store changes nothing.
-    pub fn unseal(&self, credential: UnsealCredential) -> Result<(), UnsealError> {
-        if !self.is_initialized()? {
+    /// Loads the keyring through the slot `credential` opens. A passphrase runs Argon2id on
+    /// the calling thread: run it off the async workers (`http::sys` does, one at a time).
+    /// Unsealing an unsealed store changes nothing.
+    pub async fn unseal(&self, credential: UnsealCredential) -> Result<(), UnsealError> {
+        if !self.is_initialized().await? {
             return Err(UnsealError::NotInitialized);
         }
         if !self.is_sealed() {
             return Ok(());
         }
-        let keys = keyring::unseal(&*self.backend, credential)?;
+        let keys = keyring::unseal(&*self.backend, credential).await?;
         *self.write_keys() = Some(Arc::new(keys));
         Ok(())
     }
@@ -121,12 +132,14 @@ impl SealedStore {
     }
 
     /// Adds a new data-key version used for all new writes; old versions stay readable.
-    pub fn rotate(&self) -> Result<u32, StoreError> {
-        let mut guard = self.write_keys();
-        let current = guard.as_ref().ok_or(StoreError::Sealed)?;
-        let rotated = keyring::rotate(&*self.backend, current)?;
+    pub async fn rotate(&self) -> Result<u32, StoreError> {
+        // One rotation at a time; the keyring in memory is replaced only once the new one is
+        // durable.
+        let _one = self.rotation.lock().await;
+        let current = self.require_keyring()?;
+        let rotated = keyring::rotate(&*self.backend, &current).await?;
         let version = rotated.current_version();
-        *guard = Some(Arc::new(rotated));
+        *self.write_keys() = Some(Arc::new(rotated));
         Ok(version)
     }
 
@@ -164,37 +177,63 @@ impl SealedStore {
             .map_err(|_| corrupt())
     }
 
-    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    pub async fn get(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
         let keyring = self.require_keyring()?;
-        match self.backend.get(tree, key)? {
+        match self.backend.get(tree, key).await? {
             Some(stored) => Ok(Some(Self::decrypt_record(&keyring, tree, key, &stored)?)),
             None => Ok(None),
         }
     }
 
-    pub fn get_json<T: serde::de::DeserializeOwned>(
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         tree: Tree,
         key: &[u8],
     ) -> Result<Option<T>, StoreError> {
-        match self.get(tree, key)? {
-            Some(bytes) => {
-                serde_json::from_slice(&bytes)
-                    .map(Some)
-                    .map_err(|_| StoreError::Corrupt {
+        Ok(self.get_versioned_json(tree, key).await?.value)
+    }
+
+    /// Reads a record together with the guard a later [`SealedStore::write_if`] needs to
+    /// change it only if nobody else did in between (any replica).
+    pub async fn get_versioned_json<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Versioned<T>, StoreError> {
+        let keyring = self.require_keyring()?;
+        let stored = self.backend.get(tree, key).await?;
+        let value = match &stored {
+            Some(stored) => {
+                let bytes = Self::decrypt_record(&keyring, tree, key, stored)?;
+                Some(
+                    serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
                         tree: tree.name(),
                         key: String::from_utf8_lossy(key).into_owned(),
-                    })
+                    })?,
+                )
             }
-            None => Ok(None),
-        }
+            None => None,
+        };
+        Ok(Versioned {
+            value,
+            guard: Guard {
+                tree,
+                key: key.to_vec(),
+                expected: stored,
+            },
+        })
     }
 
     /// Decrypted records under a prefix, in key order.
-    pub fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<PlainRecord>, StoreError> {
+    pub async fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<PlainRecord>, StoreError> {
         let keyring = self.require_keyring()?;
         self.backend
-            .scan_prefix(tree, prefix)?
+            .scan_prefix(tree, prefix)
+            .await?
             .into_iter()
             .map(|(k, v)| {
                 let plain = Self::decrypt_record(&keyring, tree, &k, &v)?;
@@ -204,19 +243,20 @@ impl SealedStore {
     }
 
     /// Keys only, without decrypting values.
-    pub fn scan_keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub async fn scan_keys(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         self.require_keyring()?;
         Ok(self
             .backend
-            .scan_prefix(tree, prefix)?
+            .scan_prefix(tree, prefix)
+            .await?
             .into_iter()
             .map(|(k, _)| k)
             .collect())
     }
 
     /// Stores `plaintext` at `key` only if nothing is there; returns whether it did. Atomic
-    /// against concurrent callers (the backend's compare-and-swap).
-    pub fn insert_if_absent(
+    /// against concurrent callers, of every replica (the backend's compare-and-swap).
+    pub async fn insert_if_absent(
         &self,
         tree: Tree,
         key: &[u8],
@@ -224,28 +264,30 @@ impl SealedStore {
     ) -> Result<bool, StoreError> {
         let keyring = self.require_keyring()?;
         let stored = Self::encrypt_record(&keyring, tree, key, plaintext)?;
-        self.backend.compare_and_swap(tree, key, None, Some(stored))
+        self.backend
+            .compare_and_swap(tree, key, None, Some(stored))
+            .await
     }
 
     /// Deletes records without decrypting anything.
-    pub fn delete(&self, tree: Tree, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
+    pub async fn delete(&self, tree: Tree, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
         self.require_keyring()?;
-        self.backend.apply(
-            keys.into_iter()
-                .map(|key| Write {
-                    tree,
-                    key,
-                    value: None,
-                })
-                .collect(),
-        )
+        self.backend
+            .apply(
+                keys.into_iter()
+                    .map(|key| Write {
+                        tree,
+                        key,
+                        value: None,
+                    })
+                    .collect(),
+            )
+            .await
     }
 
-    /// Encrypts and applies a batch atomically. Not yet durable: call [`SealedStore::sync`]
-    /// before acknowledging.
-    pub fn write(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
+    fn encrypt_writes(&self, writes: Vec<PlainWrite>) -> Result<Vec<Write>, StoreError> {
         let keyring = self.require_keyring()?;
-        let encrypted = writes
+        writes
             .into_iter()
             .map(|(tree, key, value)| {
                 let value = match value {
@@ -258,8 +300,26 @@ impl SealedStore {
                 };
                 Ok(Write { tree, key, value })
             })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-        self.backend.apply(encrypted)
+            .collect()
+    }
+
+    /// Encrypts and applies a batch atomically. Not yet durable: call [`SealedStore::sync`]
+    /// before acknowledging.
+    pub async fn write(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
+        let encrypted = self.encrypt_writes(writes)?;
+        self.backend.apply(encrypted).await
+    }
+
+    /// Encrypts and applies a batch only if every guard (from
+    /// [`SealedStore::get_versioned_json`]) still holds; returns whether it did. Not yet
+    /// durable, like [`SealedStore::write`].
+    pub async fn write_if(
+        &self,
+        guards: Vec<Guard>,
+        writes: Vec<PlainWrite>,
+    ) -> Result<bool, StoreError> {
+        let encrypted = self.encrypt_writes(writes)?;
+        self.backend.apply_if(guards, encrypted).await
     }
 
     /// Makes every write applied so far durable. Concurrent callers share syncs (group
@@ -276,36 +336,43 @@ mod tests {
     use crate::store::memory::MemoryBackend;
 
     /// An initialised, unsealed store over memory, its backend and its unseal key.
-    fn unsealed_store() -> (SealedStore, Arc<MemoryBackend>, SecretKey) {
+    async fn unsealed_store() -> (SealedStore, Arc<MemoryBackend>, SecretKey) {
         let backend = Arc::new(MemoryBackend::new());
         let store = SealedStore::new(backend.clone());
         let output = store
             .initialize(None, |_, _| Ok(vec![]))
+            .await
             .expect("init")
             .expect("init lands");
         let key = output.unseal_key.duplicate();
         store
             .unseal(UnsealCredential::Key(output.unseal_key))
+            .await
             .expect("unseal");
         (store, backend, key)
     }
 
-    fn put(store: &SealedStore, tree: Tree, key: &[u8], value: &[u8]) {
+    async fn put(store: &SealedStore, tree: Tree, key: &[u8], value: &[u8]) {
         store
             .write(vec![(tree, key.to_vec(), Some(value.to_vec()))])
+            .await
             .expect("write");
     }
 
-    fn read(store: &SealedStore, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        store.get(tree, key).map(|v| v.map(|v| v.to_vec()))
+    async fn read(
+        store: &SealedStore,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        store.get(tree, key).await.map(|v| v.map(|v| v.to_vec()))
     }
 
-    #[test]
-    fn records_round_trip_and_are_not_stored_in_clear() {
-        let (store, backend, _) = unsealed_store();
-        put(&store, Tree::Kv, b"a", b"correct horse battery");
+    #[tokio::test]
+    async fn records_round_trip_and_are_not_stored_in_clear() {
+        let (store, backend, _) = unsealed_store().await;
+        put(&store, Tree::Kv, b"a", b"correct horse battery").await;
         assert_eq!(
-            read(&store, Tree::Kv, b"a").expect("read"),
+            read(&store, Tree::Kv, b"a").await.expect("read"),
             Some(b"correct horse battery".to_vec())
         );
         let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
@@ -314,42 +381,45 @@ mod tests {
                 .windows(b"correct horse".len())
                 .any(|w| w == b"correct horse")
         );
-        assert_eq!(read(&store, Tree::Kv, b"missing").expect("read"), None);
+        assert_eq!(
+            read(&store, Tree::Kv, b"missing").await.expect("read"),
+            None
+        );
     }
 
-    #[test]
-    fn ciphertext_moved_to_another_key_or_tree_fails_to_decrypt() {
-        let (store, backend, _) = unsealed_store();
-        put(&store, Tree::Kv, b"a", b"value a");
+    #[tokio::test]
+    async fn ciphertext_moved_to_another_key_or_tree_fails_to_decrypt() {
+        let (store, backend, _) = unsealed_store().await;
+        put(&store, Tree::Kv, b"a", b"value a").await;
         let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
         backend.put_raw(Tree::Kv, b"b", stored.clone());
         backend.put_raw(Tree::Config, b"a", stored);
         for (tree, key) in [(Tree::Kv, &b"b"[..]), (Tree::Config, b"a")] {
             assert!(matches!(
-                read(&store, tree, key),
+                read(&store, tree, key).await,
                 Err(StoreError::Corrupt { .. })
             ));
         }
-        assert!(read(&store, Tree::Kv, b"a").is_ok());
+        assert!(read(&store, Tree::Kv, b"a").await.is_ok());
     }
 
-    #[test]
-    fn swapped_ciphertexts_fail_to_decrypt() {
-        let (store, backend, _) = unsealed_store();
-        put(&store, Tree::Tokens, b"one", b"first");
-        put(&store, Tree::Tokens, b"two", b"second");
+    #[tokio::test]
+    async fn swapped_ciphertexts_fail_to_decrypt() {
+        let (store, backend, _) = unsealed_store().await;
+        put(&store, Tree::Tokens, b"one", b"first").await;
+        put(&store, Tree::Tokens, b"two", b"second").await;
         let records = backend.raw_records(Tree::Tokens);
         backend.put_raw(Tree::Tokens, &records[0].0, records[1].1.clone());
         backend.put_raw(Tree::Tokens, &records[1].0, records[0].1.clone());
-        assert!(read(&store, Tree::Tokens, b"one").is_err());
-        assert!(read(&store, Tree::Tokens, b"two").is_err());
-        assert!(store.scan(Tree::Tokens, b"").is_err());
+        assert!(read(&store, Tree::Tokens, b"one").await.is_err());
+        assert!(read(&store, Tree::Tokens, b"two").await.is_err());
+        assert!(store.scan(Tree::Tokens, b"").await.is_err());
     }
 
-    #[test]
-    fn tampered_or_truncated_records_fail_to_decrypt() {
-        let (store, backend, _) = unsealed_store();
-        put(&store, Tree::Kv, b"a", b"value");
+    #[tokio::test]
+    async fn tampered_or_truncated_records_fail_to_decrypt() {
+        let (store, backend, _) = unsealed_store().await;
+        put(&store, Tree::Kv, b"a", b"value").await;
         let (_, stored) = backend.raw_records(Tree::Kv).remove(0);
         let mut flipped = stored.clone();
         if let Some(last) = flipped.last_mut() {
@@ -366,18 +436,18 @@ mod tests {
         ] {
             backend.put_raw(Tree::Kv, b"a", bad);
             assert!(matches!(
-                read(&store, Tree::Kv, b"a"),
+                read(&store, Tree::Kv, b"a").await,
                 Err(StoreError::Corrupt { .. })
             ));
         }
     }
 
-    #[test]
-    fn rotation_keeps_old_versions_readable_and_new_writes_use_the_new_one() {
-        let (store, backend, key) = unsealed_store();
-        put(&store, Tree::Kv, b"old", b"before rotation");
-        assert_eq!(store.rotate().expect("rotate"), 2);
-        put(&store, Tree::Kv, b"new", b"after rotation");
+    #[tokio::test]
+    async fn rotation_keeps_old_versions_readable_and_new_writes_use_the_new_one() {
+        let (store, backend, key) = unsealed_store().await;
+        put(&store, Tree::Kv, b"old", b"before rotation").await;
+        assert_eq!(store.rotate().await.expect("rotate"), 2);
+        put(&store, Tree::Kv, b"new", b"after rotation").await;
         let version_of = |record_key: &[u8]| {
             let records = backend.raw_records(Tree::Kv);
             let (_, stored) = records
@@ -390,20 +460,23 @@ mod tests {
         assert_eq!(version_of(b"new"), 2);
         // After a seal and unseal (the rotated keyring comes back from the backend), both read.
         store.seal();
-        store.unseal(UnsealCredential::Key(key)).expect("unseal");
+        store
+            .unseal(UnsealCredential::Key(key))
+            .await
+            .expect("unseal");
         assert_eq!(store.keyring().expect("keyring").current_version(), 2);
         assert_eq!(
-            read(&store, Tree::Kv, b"old").expect("old"),
+            read(&store, Tree::Kv, b"old").await.expect("old"),
             Some(b"before rotation".to_vec())
         );
         assert_eq!(
-            read(&store, Tree::Kv, b"new").expect("new"),
+            read(&store, Tree::Kv, b"new").await.expect("new"),
             Some(b"after rotation".to_vec())
         );
     }
 
-    #[test]
-    fn wrong_unseal_key_or_passphrase_is_refused_and_leaves_the_store_sealed() {
+    #[tokio::test]
+    async fn wrong_unseal_key_or_passphrase_is_refused_and_leaves_the_store_sealed() {
         let backend = Arc::new(MemoryBackend::new());
         let store = SealedStore::new(backend);
         let params = KdfParams {
@@ -415,80 +488,91 @@ mod tests {
             .initialize(Some((b"a long operator passphrase", params)), |_, _| {
                 Ok(vec![])
             })
+            .await
             .expect("init")
             .expect("init lands");
         let wrong_key = UnsealCredential::Key(SecretKey::generate().expect("key"));
         assert!(matches!(
-            store.unseal(wrong_key),
+            store.unseal(wrong_key).await,
             Err(UnsealError::WrongKey)
         ));
         let wrong_passphrase =
             UnsealCredential::Passphrase(Zeroizing::new(b"a long wrong passphrase".to_vec()));
         assert!(matches!(
-            store.unseal(wrong_passphrase),
+            store.unseal(wrong_passphrase).await,
             Err(UnsealError::WrongKey)
         ));
         assert!(store.is_sealed());
         let right =
             UnsealCredential::Passphrase(Zeroizing::new(b"a long operator passphrase".to_vec()));
-        store.unseal(right).expect("unseal");
+        store.unseal(right).await.expect("unseal");
         assert!(!store.is_sealed());
     }
 
-    #[test]
-    fn sealing_drops_the_keys_and_reads_answer_sealed() {
-        let (store, _, key) = unsealed_store();
-        put(&store, Tree::Kv, b"a", b"value");
+    #[tokio::test]
+    async fn sealing_drops_the_keys_and_reads_answer_sealed() {
+        let (store, _, key) = unsealed_store().await;
+        put(&store, Tree::Kv, b"a", b"value").await;
         store.seal();
         assert!(store.is_sealed());
         assert!(store.keyring().is_none());
         assert!(matches!(
-            read(&store, Tree::Kv, b"a"),
-            Err(StoreError::Sealed)
-        ));
-        assert!(matches!(store.scan(Tree::Kv, b""), Err(StoreError::Sealed)));
-        assert!(matches!(
-            store.scan_keys(Tree::Kv, b""),
+            read(&store, Tree::Kv, b"a").await,
             Err(StoreError::Sealed)
         ));
         assert!(matches!(
-            store.write(vec![(Tree::Kv, b"b".to_vec(), Some(b"x".to_vec()))]),
+            store.scan(Tree::Kv, b"").await,
             Err(StoreError::Sealed)
         ));
         assert!(matches!(
-            store.insert_if_absent(Tree::Kv, b"c", b"x"),
+            store.scan_keys(Tree::Kv, b"").await,
             Err(StoreError::Sealed)
         ));
-        assert!(matches!(store.rotate(), Err(StoreError::Sealed)));
-        store.unseal(UnsealCredential::Key(key)).expect("unseal");
+        assert!(matches!(
+            store
+                .write(vec![(Tree::Kv, b"b".to_vec(), Some(b"x".to_vec()))])
+                .await,
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(
+            store.insert_if_absent(Tree::Kv, b"c", b"x").await,
+            Err(StoreError::Sealed)
+        ));
+        assert!(matches!(store.rotate().await, Err(StoreError::Sealed)));
+        store
+            .unseal(UnsealCredential::Key(key))
+            .await
+            .expect("unseal");
         assert_eq!(
-            read(&store, Tree::Kv, b"a").expect("read"),
+            read(&store, Tree::Kv, b"a").await.expect("read"),
             Some(b"value".to_vec())
         );
     }
 
-    #[test]
-    fn insert_if_absent_inserts_once() {
-        let (store, _, _) = unsealed_store();
+    #[tokio::test]
+    async fn insert_if_absent_inserts_once() {
+        let (store, _, _) = unsealed_store().await;
         assert!(
             store
                 .insert_if_absent(Tree::Jti, b"j", b"1")
+                .await
                 .expect("insert")
         );
         assert!(
             !store
                 .insert_if_absent(Tree::Jti, b"j", b"2")
+                .await
                 .expect("insert")
         );
         assert_eq!(
-            read(&store, Tree::Jti, b"j").expect("read"),
+            read(&store, Tree::Jti, b"j").await.expect("read"),
             Some(b"1".to_vec())
         );
     }
 
-    #[test]
-    fn failed_write_changes_nothing() {
-        let (store, backend, _) = unsealed_store();
+    #[tokio::test]
+    async fn failed_write_changes_nothing() {
+        let (store, backend, _) = unsealed_store().await;
         backend.fail_next_applies(1);
         assert!(
             store
@@ -496,79 +580,99 @@ mod tests {
                     (Tree::Kv, b"a".to_vec(), Some(b"1".to_vec())),
                     (Tree::Kv, b"b".to_vec(), Some(b"2".to_vec())),
                 ])
+                .await
                 .is_err()
         );
         assert!(backend.raw_records(Tree::Kv).is_empty());
     }
 
-    #[test]
-    fn failed_init_is_retryable() {
+    #[tokio::test]
+    async fn failed_init_is_retryable() {
         let backend = Arc::new(MemoryBackend::new());
         let store = SealedStore::new(backend.clone());
         backend.fail_next_applies(1);
-        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
-        assert!(!store.is_initialized().expect("status"));
+        assert!(store.initialize(None, |_, _| Ok(vec![])).await.is_err());
+        assert!(!store.is_initialized().await.expect("status"));
         let output = store
             .initialize(None, |_, _| Ok(vec![]))
+            .await
             .expect("second init")
             .expect("second init lands");
         store
             .unseal(UnsealCredential::Key(output.unseal_key))
+            .await
             .expect("unseal with the second key");
         assert!(!store.is_sealed());
     }
 
-    #[test]
-    fn failed_sync_takes_the_init_back() {
+    #[tokio::test]
+    async fn failed_sync_takes_the_init_back() {
         let backend = Arc::new(MemoryBackend::new());
         let store = SealedStore::new(backend.clone());
         backend.fail_next_syncs(1);
-        assert!(store.initialize(None, |_, _| Ok(vec![])).is_err());
-        assert!(!store.is_initialized().expect("status"));
+        assert!(store.initialize(None, |_, _| Ok(vec![])).await.is_err());
+        assert!(!store.is_initialized().await.expect("status"));
         assert!(backend.raw_records(Tree::Sys).is_empty());
         let output = store
             .initialize(None, |_, _| Ok(vec![]))
+            .await
             .expect("second init")
             .expect("second init lands");
         store
             .unseal(UnsealCredential::Key(output.unseal_key))
+            .await
             .expect("unseal with the second key");
     }
 
-    #[test]
-    fn stale_init_lock_from_older_versions_does_not_block_init() {
+    #[tokio::test]
+    async fn stale_init_lock_from_older_versions_does_not_block_init() {
         let backend = Arc::new(MemoryBackend::new());
         backend.put_raw(Tree::Sys, b"init-lock", b"1".to_vec());
         let store = SealedStore::new(backend.clone());
-        assert!(!store.is_initialized().expect("status"));
+        assert!(!store.is_initialized().await.expect("status"));
         let output = store
             .initialize(None, |_, _| Ok(vec![]))
+            .await
             .expect("init")
             .expect("init lands");
-        assert!(backend.get(Tree::Sys, b"init-lock").expect("get").is_none());
+        assert!(
+            backend
+                .get(Tree::Sys, b"init-lock")
+                .await
+                .expect("get")
+                .is_none()
+        );
         store
             .unseal(UnsealCredential::Key(output.unseal_key))
+            .await
             .expect("unseal");
     }
 
-    #[test]
-    fn concurrent_inits_land_exactly_once() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_inits_land_exactly_once() {
         let backend = Arc::new(MemoryBackend::new());
         let store = SealedStore::new(backend);
-        let outputs: Vec<Option<InitOutput>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
-                .map(|_| scope.spawn(|| store.initialize(None, |_, _| Ok(vec![])).expect("init")))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("join"))
-                .collect()
-        });
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .initialize(None, |_, _| Ok(vec![]))
+                        .await
+                        .expect("init")
+                })
+            })
+            .collect();
+        let mut outputs: Vec<Option<InitOutput>> = Vec::new();
+        for task in tasks {
+            outputs.push(task.await.expect("join"));
+        }
         let landed: Vec<InitOutput> = outputs.into_iter().flatten().collect();
         assert_eq!(landed.len(), 1);
         assert!(
             store
                 .initialize(None, |_, _| Ok(vec![]))
+                .await
                 .expect("init")
                 .is_none()
         );

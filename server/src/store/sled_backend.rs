@@ -1,7 +1,7 @@
 //! [`Backend`] on an embedded sled 0.34 database. All logical trees share one sled tree with a
 //! one-byte prefix, so a batch across trees is a single atomic sled batch.
 
-use super::{Backend, StoreError, Tree, Write};
+use super::{Backend, Guard, StoreError, Tree, Write};
 use std::path::Path;
 
 pub struct SledBackend {
@@ -38,8 +38,9 @@ impl SledBackend {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for SledBackend {
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db
             .get(full_key(tree, key))
@@ -47,7 +48,11 @@ impl Backend for SledBackend {
             .map(|v| v.to_vec()))
     }
 
-    fn scan_prefix(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<super::Record>, StoreError> {
+    async fn scan_prefix(
+        &self,
+        tree: Tree,
+        prefix: &[u8],
+    ) -> Result<Vec<super::Record>, StoreError> {
         self.db
             .scan_prefix(full_key(tree, prefix))
             .map(|item| {
@@ -57,7 +62,7 @@ impl Backend for SledBackend {
             .collect()
     }
 
-    fn compare_and_swap(
+    async fn compare_and_swap(
         &self,
         tree: Tree,
         key: &[u8],
@@ -71,7 +76,7 @@ impl Backend for SledBackend {
         Ok(result.is_ok())
     }
 
-    fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for w in writes {
             match w.value {
@@ -82,14 +87,12 @@ impl Backend for SledBackend {
         self.db.apply_batch(batch).map_err(backend_err)
     }
 
-    fn apply_if_absent(
-        &self,
-        guard: (Tree, &[u8]),
-        writes: Vec<Write>,
-    ) -> Result<bool, StoreError> {
+    async fn apply_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<bool, StoreError> {
         use sled::transaction::{ConflictableTransactionError, TransactionError};
-        super::check_guard_written(guard, &writes)?;
-        let guard_key = full_key(guard.0, guard.1);
+        let guards: Vec<(Vec<u8>, Option<Vec<u8>>)> = guards
+            .into_iter()
+            .map(|g| (full_key(g.tree, &g.key), g.expected))
+            .collect();
         let writes: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
             .into_iter()
             .map(|w| (full_key(w.tree, &w.key), w.value))
@@ -97,8 +100,10 @@ impl Backend for SledBackend {
         // Every logical tree lives in the one sled tree, so one transaction covers the batch.
         // sled may rerun the closure on conflict, hence writes by reference.
         let result = self.db.transaction(|tx| {
-            if tx.get(&guard_key)?.is_some() {
-                return Ok(false);
+            for (key, expected) in &guards {
+                if tx.get(key)?.as_deref() != expected.as_deref() {
+                    return Ok(false);
+                }
             }
             for (key, value) in &writes {
                 match value {
@@ -112,13 +117,17 @@ impl Backend for SledBackend {
             Ok(applied) => Ok(applied),
             Err(TransactionError::Storage(e)) => Err(backend_err(e)),
             Err(TransactionError::Abort(())) => {
-                Err(StoreError::Backend("init transaction aborted".into()))
+                Err(StoreError::Backend("guarded transaction aborted".into()))
             }
         }
     }
 
-    fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(backend_err)
+    async fn sync(&self) -> Result<(), StoreError> {
+        // sled's flush blocks on fsync: off the async workers.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush().map(|_| ()).map_err(backend_err))
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 }
 
@@ -142,9 +151,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn apply_if_absent_lands_once_across_trees() {
-        let backend = temporary();
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn apply_if_absent_lands_once_across_trees() {
+        let backend = std::sync::Arc::new(temporary());
         let batch = |n: u8| {
             vec![
                 create(b"marker", &[n]),
@@ -155,39 +164,47 @@ mod tests {
                 },
             ]
         };
-        let applied: Vec<bool> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4u8)
-                .map(|n| {
-                    let backend = &backend;
-                    scope.spawn(move || {
-                        backend
-                            .apply_if_absent((Tree::Sys, b"marker"), batch(n))
-                            .expect("apply")
-                    })
+        let tasks: Vec<_> = (0..4u8)
+            .map(|n| {
+                let backend = backend.clone();
+                let writes = batch(n);
+                tokio::spawn(async move {
+                    backend
+                        .apply_if_absent((Tree::Sys, b"marker"), writes)
+                        .await
+                        .expect("apply")
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("join"))
-                .collect()
-        });
+            })
+            .collect();
+        let mut applied: Vec<bool> = Vec::new();
+        for task in tasks {
+            applied.push(task.await.expect("join"));
+        }
         assert_eq!(applied.iter().filter(|a| **a).count(), 1);
         let winner = backend
             .get(Tree::Sys, b"marker")
+            .await
             .expect("get")
             .expect("set");
-        let tokens = backend.scan_prefix(Tree::Tokens, b"").expect("scan");
+        let tokens = backend.scan_prefix(Tree::Tokens, b"").await.expect("scan");
         assert_eq!(tokens, vec![(winner.clone(), winner)]);
     }
 
-    #[test]
-    fn apply_if_absent_requires_the_batch_to_set_its_guard() {
+    #[tokio::test]
+    async fn apply_if_absent_requires_the_batch_to_set_its_guard() {
         let backend = temporary();
         assert!(
             backend
                 .apply_if_absent((Tree::Sys, b"marker"), vec![create(b"other", b"x")])
+                .await
                 .is_err()
         );
-        assert!(backend.get(Tree::Sys, b"other").expect("get").is_none());
+        assert!(
+            backend
+                .get(Tree::Sys, b"other")
+                .await
+                .expect("get")
+                .is_none()
+        );
     }
 }

@@ -18,7 +18,7 @@ pub use presented::{PresentedToken, PresentedTokenError};
 use crate::clock::unix_now;
 use crate::crypto;
 use crate::store::sealed::{Keyring, SealedStore};
-use crate::store::{PlainWrite, StoreError, Tree};
+use crate::store::{Guard, PlainWrite, StoreError, Tree};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::{Deserialize, Serialize};
@@ -306,13 +306,17 @@ impl TokenStore {
     pub async fn create(&self, new: NewToken) -> Result<Issued, StoreError> {
         let keyring = self.store.keyring().ok_or(StoreError::Sealed)?;
         let (issued, writes) = Self::prepare(&keyring, new, None, None)?;
-        self.store.write(writes)?;
+        self.store.write(writes).await?;
         self.store.sync().await?;
         Ok(issued)
     }
 
     /// Creates and durably stores a child of `parent`. `Ok(None)` if the parent is gone
     /// (revoked, expired or used up meanwhile): no child is created for a dead parent.
+    ///
+    /// The batch rewrites the parent's record (same content, fresh ciphertext) guarded by
+    /// the bytes read: a concurrent revocation of the parent, on any replica, either sees
+    /// this child or makes this batch fail and retry (and then find the parent gone).
     pub async fn create_child(
         &self,
         parent: &PresentedToken,
@@ -322,81 +326,109 @@ impl TokenStore {
         let parent_key = self.hmac_of(parent.expose())?;
         let issued = {
             let _guard = self.stripe(&parent_key).lock().await;
-            if self.lookup_by_key(&parent_key)?.is_none() {
-                return Ok(None);
+            loop {
+                let Some((record, guard)) = self.read_live(&parent_key).await? else {
+                    return Ok(None);
+                };
+                let (issued, mut writes) =
+                    Self::prepare(&keyring, new.clone(), None, Some(&parent_key))?;
+                writes.push((
+                    Tree::Tokens,
+                    parent_key.clone(),
+                    Some(encode_record(&record)),
+                ));
+                if self.store.write_if(vec![guard], writes).await? {
+                    break issued;
+                }
             }
-            let (issued, writes) = Self::prepare(&keyring, new, None, Some(&parent_key))?;
-            self.store.write(writes)?;
-            issued
         };
         self.store.sync().await?;
         Ok(Some(issued))
     }
 
     /// Looks a token up; expired records are treated as absent and removed.
-    pub fn lookup(&self, token: &PresentedToken) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn lookup(&self, token: &PresentedToken) -> Result<Option<TokenRecord>, StoreError> {
         let key = self.hmac_of(token.expose())?;
-        self.lookup_by_key(&key)
+        self.lookup_by_key(&key).await
     }
 
-    fn lookup_by_key(&self, key: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
-        let Some(record) = self.store.get_json::<TokenRecord>(Tree::Tokens, key)? else {
+    async fn lookup_by_key(&self, key: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
+        Ok(self.read_live(key).await?.map(|(record, _)| record))
+    }
+
+    /// The live record at `key` and the guard for changing it; an expired record is removed
+    /// (with its descendants, which expire no later) and reads as absent.
+    async fn read_live(&self, key: &[u8]) -> Result<Option<(TokenRecord, Guard)>, StoreError> {
+        let read = self
+            .store
+            .get_versioned_json::<TokenRecord>(Tree::Tokens, key)
+            .await?;
+        let Some(record) = read.value else {
             return Ok(None);
         };
         if record.is_expired(unix_now()) {
-            // Its descendants expire no later than it does: removing them too only tidies.
-            let writes = self.removal_writes(key, &record, Descendants::Revoke)?;
-            self.store.write(writes)?;
+            let (writes, _) = self
+                .removal_writes(key, &record, Descendants::Revoke)
+                .await?;
+            self.store.write(writes).await?;
             return Ok(None);
         }
-        Ok(Some(record))
+        Ok(Some((record, read.guard)))
     }
 
     /// The live parent of a child token's record; `None` for an orphan or a parent that is
     /// gone (the child is then being revoked with it).
-    pub fn parent_of(&self, record: &TokenRecord) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn parent_of(&self, record: &TokenRecord) -> Result<Option<TokenRecord>, StoreError> {
         match record.parent.as_deref().and_then(unhex) {
-            Some(key) => self.lookup_by_key(&key),
+            Some(key) => self.lookup_by_key(&key).await,
             None => Ok(None),
         }
     }
 
     /// Resolves an accessor to its token's storage key and record.
-    pub fn lookup_accessor(
+    pub async fn lookup_accessor(
         &self,
         accessor: &str,
     ) -> Result<Option<(Vec<u8>, TokenRecord)>, StoreError> {
-        let Some(storage_key) = self.store.get(Tree::Accessors, &self.hmac_of(accessor)?)? else {
+        let Some(storage_key) = self
+            .store
+            .get(Tree::Accessors, &self.hmac_of(accessor)?)
+            .await?
+        else {
             return Ok(None);
         };
         Ok(self
-            .lookup_by_key(&storage_key)?
+            .lookup_by_key(&storage_key)
+            .await?
             .map(|r| (storage_key.to_vec(), r)))
     }
 
     /// Spends one use of a limited-use token. Returns `false` if the token had none left (or
-    /// is gone); the last use removes it.
+    /// is gone); the last use removes it. Guarded by the record read, so uses spent through
+    /// several replicas at once never add up to more than the token had.
     pub async fn spend_use(&self, token: &PresentedToken) -> Result<bool, StoreError> {
         let key = self.hmac_of(token.expose())?;
         {
             let _guard = self.stripe(&key).lock().await;
-            let Some(record) = self.lookup_by_key(&key)? else {
-                return Ok(false);
-            };
-            match record.num_uses {
-                0 => return Ok(true),
-                1 => {
-                    let writes = self.removal_writes(&key, &record, Descendants::Revoke)?;
-                    self.store.write(writes)?;
-                }
-                left => {
-                    let mut next = record.clone();
-                    next.num_uses = left - 1;
-                    self.store.write(vec![(
-                        Tree::Tokens,
-                        key.clone(),
-                        Some(encode_record(&next)),
-                    )])?;
+            loop {
+                let Some((record, guard)) = self.read_live(&key).await? else {
+                    return Ok(false);
+                };
+                let writes = match record.num_uses {
+                    0 => return Ok(true),
+                    1 => {
+                        self.removal_writes(&key, &record, Descendants::Revoke)
+                            .await?
+                            .0
+                    }
+                    left => {
+                        let mut next = record.clone();
+                        next.num_uses = left - 1;
+                        vec![(Tree::Tokens, key.clone(), Some(encode_record(&next)))]
+                    }
+                };
+                if self.store.write_if(vec![guard], writes).await? {
+                    break;
                 }
             }
         }
@@ -404,29 +436,29 @@ impl TokenStore {
         Ok(true)
     }
 
-    /// Applies `change` to the current record of `token` under its lock and stores the
-    /// result. `Ok(None)` if the token is gone (revoked, expired or used up meanwhile).
+    /// Applies `change` to the current record of `token` and stores the result, guarded by
+    /// the record read (re-read and re-applied on a concurrent change). `Ok(None)` if the
+    /// token is gone (revoked, expired or used up meanwhile).
     pub async fn modify<E>(
         &self,
         token: &PresentedToken,
-        change: impl FnOnce(TokenRecord) -> Result<TokenRecord, E>,
+        change: impl Fn(TokenRecord) -> Result<TokenRecord, E>,
     ) -> Result<Option<Result<TokenRecord, E>>, StoreError> {
         let key = self.hmac_of(token.expose())?;
         let updated = {
             let _guard = self.stripe(&key).lock().await;
-            let Some(record) = self.lookup_by_key(&key)? else {
-                return Ok(None);
-            };
-            match change(record) {
-                Ok(updated) => {
-                    self.store.write(vec![(
-                        Tree::Tokens,
-                        key.clone(),
-                        Some(encode_record(&updated)),
-                    )])?;
-                    updated
+            loop {
+                let Some((record, guard)) = self.read_live(&key).await? else {
+                    return Ok(None);
+                };
+                let updated = match change(record) {
+                    Ok(updated) => updated,
+                    Err(e) => return Ok(Some(Err(e))),
+                };
+                let writes = vec![(Tree::Tokens, key.clone(), Some(encode_record(&updated)))];
+                if self.store.write_if(vec![guard], writes).await? {
+                    break updated;
                 }
-                Err(e) => return Ok(Some(Err(e))),
             }
         };
         self.store.sync().await?;
@@ -434,10 +466,11 @@ impl TokenStore {
     }
 
     /// The storage keys of a token's direct children.
-    fn children_of(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+    async fn children_of(&self, key: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         Ok(self
             .store
-            .scan_keys(Tree::TokenParents, key)?
+            .scan_keys(Tree::TokenParents, key)
+            .await?
             .into_iter()
             .filter(|entry| entry.len() == 2 * KEY_LEN)
             .map(|entry| entry[KEY_LEN..].to_vec())
@@ -445,14 +478,16 @@ impl TokenStore {
     }
 
     /// The writes that remove one token (record, accessor, its entry under its parent) and,
-    /// by `descendants`, either every descendant or the children's links to it.
-    fn removal_writes(
+    /// by `descendants`, either every descendant or the children's links to it; with the
+    /// guards on every record read, so the batch lands only if none changed meanwhile.
+    async fn removal_writes(
         &self,
         key: &[u8],
         record: &TokenRecord,
         descendants: Descendants,
-    ) -> Result<Vec<PlainWrite>, StoreError> {
+    ) -> Result<(Vec<PlainWrite>, Vec<Guard>), StoreError> {
         let mut writes = Vec::new();
+        let mut guards = Vec::new();
         if let Some(parent) = record.parent.as_deref().and_then(unhex) {
             writes.push((Tree::TokenParents, [parent.as_slice(), key].concat(), None));
         }
@@ -465,30 +500,39 @@ impl TokenStore {
             }
             writes.push((Tree::Tokens, key.clone(), None));
             writes.push((Tree::Accessors, self.hmac_of(&record.accessor)?, None));
-            for child in self.children_of(&key)? {
+            for child in self.children_of(&key).await? {
                 writes.push((Tree::TokenParents, [key.as_slice(), &child].concat(), None));
-                match self.store.get_json::<TokenRecord>(Tree::Tokens, &child)? {
+                let read = self
+                    .store
+                    .get_versioned_json::<TokenRecord>(Tree::Tokens, &child)
+                    .await?;
+                match read.value {
                     Some(mut orphan) if top && descendants == Descendants::Orphan => {
                         orphan.parent = None;
                         writes.push((Tree::Tokens, child, Some(encode_record(&orphan))));
+                        guards.push(read.guard);
                     }
-                    Some(child_record) => pending.push((child, child_record)),
+                    Some(child_record) => {
+                        guards.push(read.guard);
+                        pending.push((child, child_record));
+                    }
                     // A dangling index entry (its child already gone) is dropped above.
                     None => {}
                 }
             }
             top = false;
         }
-        Ok(writes)
+        Ok((writes, guards))
     }
 
-    /// Removes `key` and (by `descendants`) its subtree in one atomic batch, under the
-    /// token's stripe lock, or every stripe when it has children.
+    /// Removes `key` and (by `descendants`) its subtree in one atomic batch, guarded by every
+    /// record it read (retried on a concurrent change, on any replica), under the token's
+    /// stripe lock, or every stripe when it has children.
     async fn remove(&self, key: &[u8], descendants: Descendants) -> Result<bool, StoreError> {
         {
             let own = self.stripe(key).lock().await;
             // Children may be added or spent under their own stripes: with any, hold them all.
-            let _all = if self.children_of(key)?.is_empty() {
+            let _all = if self.children_of(key).await?.is_empty() {
                 vec![own]
             } else {
                 drop(own);
@@ -498,11 +542,16 @@ impl TokenStore {
                 }
                 guards
             };
-            let Some(record) = self.lookup_by_key(key)? else {
-                return Ok(false);
-            };
-            let writes = self.removal_writes(key, &record, descendants)?;
-            self.store.write(writes)?;
+            loop {
+                let Some((record, guard)) = self.read_live(key).await? else {
+                    return Ok(false);
+                };
+                let (writes, mut guards) = self.removal_writes(key, &record, descendants).await?;
+                guards.push(guard);
+                if self.store.write_if(guards, writes).await? {
+                    break;
+                }
+            }
         }
         self.store.sync().await?;
         Ok(true)
@@ -522,18 +571,18 @@ impl TokenStore {
 
     /// Revokes the token of an accessor and all its descendants.
     pub async fn revoke_accessor(&self, accessor: &str) -> Result<bool, StoreError> {
-        let Some((key, _)) = self.lookup_accessor(accessor)? else {
+        let Some((key, _)) = self.lookup_accessor(accessor).await? else {
             return Ok(false);
         };
         self.remove(&key, Descendants::Revoke).await
     }
 
     /// Removes every expired token (and their descendants, which expire no later); returns
-    /// how many tokens were expired.
+    /// how many tokens were expired. Safe on every replica at once: removal is idempotent.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         let now = unix_now();
         let mut removed = 0;
-        for (key, value) in self.store.scan(Tree::Tokens, b"")? {
+        for (key, value) in self.store.scan(Tree::Tokens, b"").await? {
             if let Ok(record) = serde_json::from_slice::<TokenRecord>(&value)
                 && record.is_expired(now)
             {
@@ -545,8 +594,8 @@ impl TokenStore {
     }
 
     /// Number of live token records.
-    pub fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.store.scan_keys(Tree::Tokens, b"")?.len())
+    pub async fn count(&self) -> Result<usize, StoreError> {
+        Ok(self.store.scan_keys(Tree::Tokens, b"").await?.len())
     }
 }
 
