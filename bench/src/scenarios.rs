@@ -396,7 +396,10 @@ pub fn store_scale(quick: bool) -> Row {
     {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
-            let app = vaultd::open_app(&tmp, None, vaultd::state::Limits::default(), true).unwrap();
+            let storage = vaultd::config::Storage::Sled(tmp.clone());
+            let app = vaultd::open_app(&storage, None, vaultd::state::Limits::default(), true)
+                .await
+                .unwrap();
             let key = std::fs::read_to_string(tmp.join("dev-unseal-key")).unwrap();
             let key = vaultd::http::sys::parse_unseal_key(&key).unwrap();
             app.store

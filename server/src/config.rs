@@ -40,6 +40,17 @@ pub struct FileConfig {
     pub tls_key: Option<PathBuf>,
     pub tls_disable: Option<bool>,
     pub audit_log: Option<PathBuf>,
+    /// `postgresql://…`: the shared store of several replicas; without it, sled in `data_dir`.
+    pub storage_url: Option<String>,
+    /// A file holding the database password (mode 0600 or stricter).
+    pub storage_password_file: Option<PathBuf>,
+    /// PEM roots that sign the database's certificate (default: the web PKI roots).
+    pub storage_ca_file: Option<PathBuf>,
+    pub storage_pool_size: Option<usize>,
+    pub storage_connect_timeout: Option<String>,
+    pub storage_statement_timeout: Option<String>,
+    /// A file holding the unseal key (hex or base64), read at start to unseal this replica.
+    pub unseal_key_file: Option<PathBuf>,
     #[serde(default)]
     pub limits: FileLimits,
 }
@@ -58,10 +69,48 @@ pub struct FileLimits {
 }
 
 /// The resolved configuration `vaultd server` runs with.
-#[derive(Debug, Clone)]
+/// Where the store lives.
+#[derive(Debug)]
+pub enum Storage {
+    /// The embedded sled database in this directory.
+    Sled(PathBuf),
+    /// A PostgreSQL database shared by every replica.
+    Postgres(crate::store::postgres::PgOptions),
+}
+
+/// Reads a secret from a file that only its owner may read; trailing white space dropped.
+pub fn read_private_file(
+    what: &str,
+    path: &Path,
+) -> Result<zeroize::Zeroizing<String>, ConfigError> {
+    let invalid =
+        |message: String| ConfigError::Invalid(format!("{what} {}: {message}", path.display()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| invalid(e.to_string()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(invalid(format!(
+                "is readable by group or others (mode {:o}); run: chmod 600 {}",
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    let text =
+        zeroize::Zeroizing::new(std::fs::read_to_string(path).map_err(|e| invalid(e.to_string()))?);
+    Ok(zeroize::Zeroizing::new(text.trim_end().to_owned()))
+}
+
+#[derive(Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    pub data_dir: PathBuf,
+    pub storage: Storage,
+    /// Unseal from this file at start (and whenever the store is found sealed and initialised).
+    pub unseal_key_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_log: Option<PathBuf>,
     pub limits: Limits,
@@ -112,13 +161,80 @@ fn parse_num(name: &str, v: &str) -> Result<usize, ConfigError> {
         .map_err(|_| ConfigError::Invalid(format!("{name} must be a positive integer")))
 }
 
+/// The PostgreSQL settings from the environment alone (`vaultd dev`, `operator migrate`).
+pub fn postgres_options_from_env(
+    url: String,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<crate::store::postgres::PgOptions, ConfigError> {
+    postgres_options(url, &FileConfig::default(), &|name: &str| {
+        non_empty(&env, name)
+    })
+}
+
+/// The PostgreSQL settings: URL (no password in it), the password from
+/// `VAULTD_STORAGE_PASSWORD` or a private file, pool size and timeouts.
+fn postgres_options(
+    url: String,
+    file: &FileConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::store::postgres::PgOptions, ConfigError> {
+    let password_file = env("VAULTD_STORAGE_PASSWORD_FILE")
+        .map(PathBuf::from)
+        .or(file.storage_password_file.clone());
+    let password = match (env("VAULTD_STORAGE_PASSWORD"), password_file) {
+        (Some(p), _) => Some(zeroize::Zeroizing::new(p)),
+        (None, Some(path)) => Some(read_private_file("storage_password_file", &path)?),
+        (None, None) => None,
+    };
+    let duration = |name: &str, value: &Option<String>, default: Duration| match value {
+        Some(v) => parse_duration(name, v),
+        None => Ok(default),
+    };
+    let pool_size = match env("VAULTD_STORAGE_POOL_SIZE") {
+        Some(v) => parse_num("VAULTD_STORAGE_POOL_SIZE", &v)?,
+        None => file.storage_pool_size.unwrap_or(8),
+    };
+    if pool_size == 0 || pool_size > 1000 {
+        return Err(ConfigError::Invalid(
+            "storage_pool_size must be between 1 and 1000".into(),
+        ));
+    }
+    Ok(crate::store::postgres::PgOptions {
+        url,
+        password,
+        ca_file: env("VAULTD_STORAGE_CA_FILE")
+            .map(PathBuf::from)
+            .or(file.storage_ca_file.clone()),
+        pool_size,
+        connect_timeout: duration(
+            "storage_connect_timeout",
+            &file.storage_connect_timeout,
+            Duration::from_secs(5),
+        )?,
+        statement_timeout: duration(
+            "storage_statement_timeout",
+            &file.storage_statement_timeout,
+            Duration::from_secs(5),
+        )?,
+    })
+}
+
 impl ServerConfig {
     /// Loads `path` (if any), applies `VAULTD_*` variables looked up in `env`, then the flag
     /// overrides.
+    /// The sled data dir, when the store is sled.
+    pub fn data_dir(&self) -> Option<&Path> {
+        match &self.storage {
+            Storage::Sled(dir) => Some(dir),
+            Storage::Postgres(_) => None,
+        }
+    }
+
     pub fn load(
         path: Option<&Path>,
         listen_flag: Option<String>,
         data_dir_flag: Option<PathBuf>,
+        storage_url_flag: Option<String>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
         let env = |name: &str| non_empty(&env, name);
@@ -137,19 +253,29 @@ impl ServerConfig {
         };
         let listen = listen_flag
             .or_else(|| env("VAULTD_LISTEN"))
-            .or(file.listen)
+            .or(file.listen.clone())
             .unwrap_or_else(|| "127.0.0.1:8200".into());
         let listen: SocketAddr = listen.parse().map_err(|_| {
             ConfigError::Invalid(format!("listen address {listen:?} is not IP:PORT"))
         })?;
+        let storage_url = storage_url_flag
+            .or_else(|| env("VAULTD_STORAGE_URL"))
+            .or(file.storage_url.clone());
         let data_dir = data_dir_flag
             .or_else(|| env("VAULTD_DATA_DIR").map(PathBuf::from))
-            .or(file.data_dir)
-            .ok_or_else(|| {
+            .or(file.data_dir.clone());
+        let storage = match storage_url {
+            Some(url) => Storage::Postgres(postgres_options(url, &file, &env)?),
+            None => Storage::Sled(data_dir.ok_or_else(|| {
                 ConfigError::Invalid(
-                    "data_dir is required (config, VAULTD_DATA_DIR or --data-dir)".into(),
+                    "data_dir is required (config, VAULTD_DATA_DIR or --data-dir), or a storage_url"
+                        .into(),
                 )
-            })?;
+            })?),
+        };
+        let unseal_key_file = env("VAULTD_UNSEAL_KEY_FILE")
+            .map(PathBuf::from)
+            .or(file.unseal_key_file.clone());
         let tls_cert = env("VAULTD_TLS_CERT").map(PathBuf::from).or(file.tls_cert);
         let tls_key = env("VAULTD_TLS_KEY").map(PathBuf::from).or(file.tls_key);
         let tls_disable = match env("VAULTD_TLS_DISABLE") {
@@ -211,7 +337,8 @@ impl ServerConfig {
         }
         Ok(Self {
             listen,
-            data_dir,
+            storage,
+            unseal_key_file,
             tls,
             audit_log,
             limits,
@@ -266,6 +393,7 @@ mod tests {
             file.as_ref().map(|f| f.0.as_path()),
             listen_flag.map(str::to_owned),
             data_dir_flag.map(PathBuf::from),
+            None,
             env_of(env),
         )
     }
@@ -300,7 +428,7 @@ jwks_refresh_cooldown = "9s"
         let config = load(None, &[], None, Some("/d")).expect("load");
         let defaults = Limits::default();
         assert_eq!(config.listen, "127.0.0.1:8200".parse().expect("addr"));
-        assert_eq!(config.data_dir, PathBuf::from("/d"));
+        assert_eq!(config.data_dir(), Some(Path::new("/d")));
         assert!(config.tls.is_none());
         assert!(config.audit_log.is_none());
         assert_eq!(config.limits.max_body_bytes, defaults.max_body_bytes);
@@ -311,7 +439,7 @@ jwks_refresh_cooldown = "9s"
     fn file_values_are_used() {
         let config = load(Some(FILE), &[], None, None).expect("load");
         assert_eq!(config.listen, "127.0.0.1:1111".parse().expect("addr"));
-        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.data_dir(), Some(Path::new("/from/file")));
         assert_eq!(
             config.audit_log,
             Some(PathBuf::from("/from/file/audit.log"))
@@ -337,7 +465,7 @@ jwks_refresh_cooldown = "9s"
         ];
         let config = load(Some(FILE), &env, None, None).expect("load");
         assert_eq!(config.listen, "127.0.0.1:2222".parse().expect("addr"));
-        assert_eq!(config.data_dir, PathBuf::from("/from/env"));
+        assert_eq!(config.data_dir(), Some(Path::new("/from/env")));
         assert_eq!(config.audit_log, Some(PathBuf::from("/from/env/audit.log")));
         let l = &config.limits;
         assert_eq!((l.max_body_bytes, l.max_connections), (2000, 20));
@@ -347,7 +475,7 @@ jwks_refresh_cooldown = "9s"
         let config =
             load(Some(FILE), &env, Some("127.0.0.1:3333"), Some("/from/flag")).expect("load");
         assert_eq!(config.listen, "127.0.0.1:3333".parse().expect("addr"));
-        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(config.data_dir(), Some(Path::new("/from/flag")));
     }
 
     #[test]
@@ -510,7 +638,7 @@ jwks_refresh_cooldown = "9s"
     fn missing_data_dir_says_where_to_set_it() {
         assert_eq!(
             error(None, &[], None, None),
-            "data_dir is required (config, VAULTD_DATA_DIR or --data-dir)"
+            "data_dir is required (config, VAULTD_DATA_DIR or --data-dir), or a storage_url"
         );
     }
 
@@ -520,6 +648,7 @@ jwks_refresh_cooldown = "9s"
             Some(Path::new("/nonexistent/vaultd.toml")),
             None,
             Some(PathBuf::from("/d")),
+            None,
             env_of(&[]),
         )
         .expect_err("missing file")

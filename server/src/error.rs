@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 503 `Vault is sealed`.
     #[error("Vault is sealed")]
     Sealed,
+    /// 503: the storage backend cannot be reached; the cause is logged.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
     /// Anything else: 500 `internal error`; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,7 +67,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Sealed | ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -75,13 +78,18 @@ impl ApiError {
             ApiError::NotFound => vec![],
             ApiError::InvalidToken => vec!["permission denied".into(), "invalid token".into()],
             ApiError::Internal(_) => vec!["internal error".into()],
+            ApiError::StorageUnavailable(_) => vec!["storage backend unavailable".into()],
             other => vec![other.to_string()],
         }
     }
 
     pub fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "request failed");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::StorageUnavailable(cause) => {
+                tracing::warn!(%cause, "request failed: storage unavailable")
+            }
+            _ => {}
         }
         json_response(self.status(), &json!({ "errors": self.client_messages() }))
     }
@@ -91,6 +99,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Sealed => ApiError::Sealed,
+            crate::store::StoreError::Unavailable(cause) => ApiError::StorageUnavailable(cause),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -75,6 +75,15 @@ pub enum StartError {
         path: String,
         source: store::StoreError,
     },
+    /// The PostgreSQL settings are unusable (URL, TLS roots).
+    #[error("{0}")]
+    StorageConfig(#[from] store::postgres::PgConfigError),
+    /// The unseal key file is unreadable or not a key.
+    #[error("unseal_key_file {path}: {message}")]
+    UnsealKeyFile { path: String, message: String },
+    /// `vaultd operator migrate` failed.
+    #[error("migrate: {0}")]
+    Migrate(String),
     /// The audit log cannot be opened for appending.
     #[error("opening audit log {path}: {source}")]
     Audit {
@@ -223,23 +232,53 @@ pub fn restrict_files(dir: &Path) {
     }
 }
 
-/// Opens the store under `data_dir` and builds the shared state (sealed until unsealed).
-pub fn open_app(
-    data_dir: &Path,
+/// Opens the storage engine `storage` names. A PostgreSQL database that cannot be reached yet
+/// is not an error (vaultd starts, answers 503 and retries); one that refuses us (password,
+/// grants, a schema from a newer vaultd) is.
+pub async fn open_backend(
+    storage: &config::Storage,
+) -> Result<Arc<dyn store::Backend>, StartError> {
+    match storage {
+        config::Storage::Sled(data_dir) => {
+            prepare_data_dir(data_dir)?;
+            let backend =
+                store::sled_backend::SledBackend::open(&data_dir.join("db")).map_err(|source| {
+                    StartError::Store {
+                        path: data_dir.display().to_string(),
+                        source,
+                    }
+                })?;
+            restrict_files(data_dir);
+            Ok(Arc::new(backend))
+        }
+        config::Storage::Postgres(options) => {
+            let backend = store::postgres::PostgresBackend::new(options)?;
+            match backend.check().await {
+                Ok(()) => {}
+                Err(store::StoreError::Unavailable(cause)) => {
+                    tracing::warn!(%cause, "database not reachable yet; serving 503 and retrying");
+                }
+                Err(source) => {
+                    return Err(StartError::Store {
+                        path: "the PostgreSQL database".into(),
+                        source,
+                    });
+                }
+            }
+            Ok(Arc::new(backend))
+        }
+    }
+}
+
+/// Opens the store and builds the shared state (sealed until unsealed).
+pub async fn open_app(
+    storage: &config::Storage,
     audit_log: Option<&Path>,
     limits: Limits,
     dev: bool,
 ) -> Result<SharedApp, StartError> {
-    prepare_data_dir(data_dir)?;
-    let backend =
-        store::sled_backend::SledBackend::open(&data_dir.join("db")).map_err(|source| {
-            StartError::Store {
-                path: data_dir.display().to_string(),
-                source,
-            }
-        })?;
-    restrict_files(data_dir);
-    let sealed = store::sealed::SealedStore::new(Arc::new(backend));
+    let backend = open_backend(storage).await?;
+    let sealed = store::sealed::SealedStore::new(backend);
     let audit = match audit_log {
         Some(p) => audit::AuditLog::open(p).map_err(|source| StartError::Audit {
             path: p.display().to_string(),
@@ -248,6 +287,92 @@ pub fn open_app(
         None => audit::AuditLog::disabled(),
     };
     Ok(Arc::new(App::new(sealed, audit, limits, dev)))
+}
+
+/// Copies every record, still encrypted, from `from` to `to`, which must be empty; returns
+/// how many. Keys and tokens move with the records: the same unseal key opens the target.
+pub async fn migrate(from: &config::Storage, to: &config::Storage) -> Result<usize, StartError> {
+    let source = open_backend(from).await?;
+    let target = open_backend(to).await?;
+    let failed = |e: store::StoreError| StartError::Migrate(e.to_string());
+    for tree in store::Tree::ALL {
+        if !target
+            .scan_prefix(tree, b"")
+            .await
+            .map_err(failed)?
+            .is_empty()
+        {
+            return Err(StartError::Migrate(format!(
+                "the target store is not empty (tree {}): refusing to mix two stores",
+                tree.name()
+            )));
+        }
+    }
+    let mut copied = 0;
+    for tree in store::Tree::ALL {
+        let records = source.scan_prefix(tree, b"").await.map_err(failed)?;
+        for chunk in records.chunks(500) {
+            let writes = chunk
+                .iter()
+                .map(|(key, value)| store::Write {
+                    tree,
+                    key: key.clone(),
+                    value: Some(value.clone()),
+                })
+                .collect();
+            target.apply(writes).await.map_err(failed)?;
+            copied += chunk.len();
+        }
+    }
+    target.sync().await.map_err(failed)?;
+    Ok(copied)
+}
+
+/// Reads the unseal key from `path` (hex or base64, owner-only file).
+pub fn read_unseal_key_file(path: &Path) -> Result<crypto::SecretKey, StartError> {
+    let err = |message: String| StartError::UnsealKeyFile {
+        path: path.display().to_string(),
+        message,
+    };
+    let text =
+        config::read_private_file("unseal_key_file", path).map_err(|e| err(e.to_string()))?;
+    http::sys::parse_unseal_key(text.trim())
+        .ok_or_else(|| err("does not hold a 32-byte key in hex or base64".into()))
+}
+
+/// Unseals with `key` as soon as the store is initialised and reachable: at start, or once
+/// another replica has initialised the shared store, or once the database is back. Stops after
+/// the first unseal, so an operator's `sys/seal` is not undone.
+pub fn spawn_auto_unseal(app: SharedApp, key: crypto::SecretKey) {
+    tokio::spawn(async move {
+        loop {
+            if !app.store.is_sealed() {
+                return;
+            }
+            match app.store.is_initialized().await {
+                Ok(true) => {
+                    match app
+                        .store
+                        .unseal(store::sealed::UnsealCredential::Key(key.duplicate()))
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!("unsealed from unseal_key_file");
+                            return;
+                        }
+                        Err(store::sealed::UnsealError::WrongKey) => {
+                            tracing::error!("unseal_key_file holds the wrong key; not retrying");
+                            return;
+                        }
+                        Err(e) => tracing::warn!(error = %e, "auto-unseal failed; retrying"),
+                    }
+                }
+                Ok(false) => tracing::debug!("store not initialised yet; waiting to unseal"),
+                Err(e) => tracing::warn!(error = %e, "store unreachable; waiting to unseal"),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
 }
 
 /// Background upkeep: removes expired tokens once a minute while unsealed.

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vaultd::StartError;
-use vaultd::config::{ServerConfig, limits_from_env, process_env};
+use vaultd::config::{
+    ServerConfig, Storage, limits_from_env, postgres_options_from_env, process_env,
+};
 use vaultd::state::Limits;
 
 #[derive(Parser)]
@@ -28,6 +30,14 @@ enum Command {
         /// Data directory, overrides config and VAULTD_DATA_DIR.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// PostgreSQL storage URL (no password in it), overrides config and VAULTD_STORAGE_URL.
+        #[arg(long)]
+        storage_url: Option<String>,
+    },
+    /// Operator tasks on a stopped server's store.
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
     },
     /// Run a self-initialising, self-unsealing development server. Not for production.
     Dev {
@@ -45,7 +55,51 @@ enum Command {
         /// Policy documents (*.toml) to load at start [default: ./policies/examples if present]
         #[arg(long)]
         policies: Option<PathBuf>,
+        /// Keep the store in this PostgreSQL database instead of the data dir (the dev unseal
+        /// key and root token stay in the data dir). Password from VAULTD_STORAGE_PASSWORD.
+        #[arg(long, env = "VAULTD_STORAGE_URL")]
+        storage_url: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+enum OperatorCommand {
+    /// Copy every (encrypted) record from one store to another, empty one. Stop vaultd first.
+    Migrate {
+        /// Source: a sled data dir.
+        #[arg(
+            long,
+            conflicts_with = "from_storage_url",
+            required_unless_present = "from_storage_url"
+        )]
+        from_data_dir: Option<PathBuf>,
+        /// Source: a PostgreSQL URL (password from VAULTD_STORAGE_PASSWORD).
+        #[arg(long)]
+        from_storage_url: Option<String>,
+        /// Target: a sled data dir.
+        #[arg(
+            long,
+            conflicts_with = "to_storage_url",
+            required_unless_present = "to_storage_url"
+        )]
+        to_data_dir: Option<PathBuf>,
+        /// Target: a PostgreSQL URL (password from VAULTD_STORAGE_PASSWORD).
+        #[arg(long)]
+        to_storage_url: Option<String>,
+    },
+}
+
+fn storage_of(data_dir: Option<PathBuf>, url: Option<String>) -> Result<Storage, StartError> {
+    match (data_dir, url) {
+        (_, Some(url)) => Ok(Storage::Postgres(postgres_options_from_env(
+            url,
+            process_env,
+        )?)),
+        (Some(dir), None) => Ok(Storage::Sled(dir)),
+        (None, None) => Err(StartError::Migrate(
+            "name a data dir or a storage URL".into(),
+        )),
+    }
 }
 
 fn init_tracing() {
@@ -108,18 +162,48 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), StartError> {
     match command {
+        Command::Operator {
+            command:
+                OperatorCommand::Migrate {
+                    from_data_dir,
+                    from_storage_url,
+                    to_data_dir,
+                    to_storage_url,
+                },
+        } => {
+            let from = storage_of(from_data_dir, from_storage_url)?;
+            let to = storage_of(to_data_dir, to_storage_url)?;
+            let copied = vaultd::migrate(&from, &to).await?;
+            println!("copied {copied} records");
+            Ok(())
+        }
         Command::Server {
             config,
             listen,
             data_dir,
+            storage_url,
         } => {
-            let config = ServerConfig::load(config.as_deref(), listen, data_dir, process_env)?;
+            let config = ServerConfig::load(
+                config.as_deref(),
+                listen,
+                data_dir,
+                storage_url,
+                process_env,
+            )?;
+            let unseal_key = match &config.unseal_key_file {
+                Some(path) => Some(vaultd::read_unseal_key_file(path)?),
+                None => None,
+            };
             let app = vaultd::open_app(
-                &config.data_dir,
+                &config.storage,
                 config.audit_log.as_deref(),
                 config.limits.clone(),
                 false,
-            )?;
+            )
+            .await?;
+            if let Some(key) = unseal_key {
+                vaultd::spawn_auto_unseal(app.clone(), key);
+            }
             let tls = match &config.tls {
                 Some((cert, key)) => Some(vaultd::server::tls_acceptor(cert, key)?),
                 None => None,
@@ -154,13 +238,20 @@ async fn run(command: Command) -> Result<(), StartError> {
             root_token,
             audit_log,
             policies,
+            storage_url,
         } => {
             let data_dir = match data_dir {
                 Some(dir) => dir,
                 None => vaultd::dev::temp_data_dir()?,
             };
+            vaultd::prepare_data_dir(&data_dir)?;
             let limits = limits_from_env(Limits::default(), process_env)?;
-            let app = vaultd::open_app(&data_dir, audit_log.as_deref(), limits.clone(), true)?;
+            let storage = match storage_url {
+                Some(url) => Storage::Postgres(postgres_options_from_env(url, process_env)?),
+                None => Storage::Sled(data_dir.clone()),
+            };
+            let app =
+                vaultd::open_app(&storage, audit_log.as_deref(), limits.clone(), true).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|source| StartError::Listen {

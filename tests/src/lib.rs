@@ -95,17 +95,21 @@ impl Server {
     }
 
     /// `vaultd dev` with extra environment variables (e.g. `VAULTD_JWKS_REFRESH_COOLDOWN`).
+    /// When the suite runs against PostgreSQL, the store is a fresh database there (the dev
+    /// key files stay in the data dir); see [`postgres::shared_database_env`].
     pub fn dev_with_env(env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let audit = tmp.path().join("audit.log");
+        let mut env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        env.extend(postgres::shared_database_env().unwrap_or_default());
         let mut server = Self::spawn(
             Mode::Dev {
                 audit_log: Some(audit),
-                env: env
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
+                env,
             },
             &data_dir,
             tmp.path(),
@@ -171,7 +175,8 @@ impl Server {
         cmd.env("VAULTD_LOG", "trace");
         match &mode {
             Mode::Dev { audit_log, env } => {
-                cmd.args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
+                cmd.env_remove("VAULTD_STORAGE_URL")
+                    .args(["dev", "--listen", "127.0.0.1:0", "--data-dir"])
                     .arg(data_dir)
                     .envs(env.iter().map(|(k, v)| (k, v)));
                 if let Some(a) = audit_log {

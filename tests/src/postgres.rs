@@ -225,6 +225,44 @@ impl Drop for PgCluster {
     }
 }
 
+/// When the suite runs against PostgreSQL (`VAULTD_TEST_PG_PORT`, set by `scripts/test.sh`
+/// around a cluster it started), a fresh database on that cluster for one `vaultd dev`, as the
+/// environment that selects it. `None`: the suite runs on sled.
+pub fn shared_database_env() -> Option<Vec<(String, String)>> {
+    let port: u16 = std::env::var("VAULTD_TEST_PG_PORT").ok()?.parse().ok()?;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("suite_{}_{n}", std::process::id());
+    let bin = bin_dir().expect("VAULTD_TEST_PG_PORT is set but no PostgreSQL binaries were found");
+    let out = Command::new(bin.join("psql"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+        ])
+        .args(["-v", "ON_ERROR_STOP=1", "-At", "-c"])
+        .arg(format!("CREATE DATABASE {name} OWNER vaultd"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "CREATE DATABASE failed: {}",
+        show(&out)
+    );
+    Some(vec![
+        (
+            "VAULTD_STORAGE_URL".into(),
+            format!("postgresql://vaultd@127.0.0.1:{port}/{name}?sslmode=disable"),
+        ),
+        ("VAULTD_STORAGE_PASSWORD".into(), VAULTD_PASSWORD.into()),
+    ])
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()

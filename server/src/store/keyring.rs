@@ -11,7 +11,7 @@
 //! Everything here lives in [`Tree::Sys`], outside the record encryption (it is what that
 //! encryption needs to start): the init marker, the slots and the encrypted keyring.
 
-use super::{Backend, StoreError, Tree, Write};
+use super::{Backend, Guard, StoreError, Tree, Write};
 use crate::crypto::{self, CryptoError, KdfParams, SecretKey};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -407,19 +407,51 @@ pub async fn unseal(
     Ok(Keyring::decode(root, &keyring_bytes)?)
 }
 
-/// Stores `current` plus a new data-key version (durably) and returns it; records written
-/// before stay readable under their old versions.
+/// The keyring as stored now, opened with `current`'s root key, and the stored bytes.
+async fn read_stored(
+    backend: &dyn Backend,
+    current: &Keyring,
+) -> Result<(Keyring, Vec<u8>), StoreError> {
+    let stored = backend
+        .get(Tree::Sys, KEYRING_KEY)
+        .await?
+        .ok_or_else(corrupt_keyring)?;
+    let bytes = current
+        .root
+        .decrypt(&stored, KEYRING_AAD)
+        .map_err(|_| corrupt_keyring())?;
+    Ok((Keyring::decode(current.root.duplicate(), &bytes)?, stored))
+}
+
+/// The keyring as stored now: after another replica rotated, it has data-key versions that
+/// `current` lacks.
+pub async fn reload(backend: &dyn Backend, current: &Keyring) -> Result<Keyring, StoreError> {
+    Ok(read_stored(backend, current).await?.0)
+}
+
+/// Stores the stored keyring plus a new data-key version (durably) and returns it; records
+/// written before stay readable under their old versions. Rotates what is stored, guarded by
+/// it, never the copy in memory: two replicas rotating at once get two new versions, and no
+/// replica's key is overwritten by another's.
 pub async fn rotate(backend: &dyn Backend, current: &Keyring) -> Result<Keyring, StoreError> {
-    let rotated = current.rotated()?;
-    backend
-        .apply(vec![Write {
+    loop {
+        let (stored, bytes) = read_stored(backend, current).await?;
+        let rotated = stored.rotated()?;
+        let guard = Guard {
+            tree: Tree::Sys,
+            key: KEYRING_KEY.to_vec(),
+            expected: Some(bytes),
+        };
+        let write = Write {
             tree: Tree::Sys,
             key: KEYRING_KEY.to_vec(),
             value: Some(rotated.encrypt_under_root()?),
-        }])
-        .await?;
-    backend.sync().await?;
-    Ok(rotated)
+        };
+        if backend.apply_if(vec![guard], vec![write]).await? {
+            backend.sync().await?;
+            return Ok(rotated);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod group_commit;
 pub mod keyring;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
+pub mod postgres;
 pub mod sealed;
 pub mod sled_backend;
 
@@ -39,6 +40,17 @@ pub enum Tree {
 }
 
 impl Tree {
+    /// Every tree, for whole-store copies (`vaultd operator migrate`).
+    pub const ALL: [Tree; 7] = [
+        Tree::Sys,
+        Tree::Kv,
+        Tree::Tokens,
+        Tree::Accessors,
+        Tree::Config,
+        Tree::Jti,
+        Tree::TokenParents,
+    ];
+
     pub fn tag(self) -> u8 {
         match self {
             Tree::Sys => b's',
@@ -69,6 +81,10 @@ pub enum StoreError {
     /// The engine failed (I/O, a broken database, a failed sync).
     #[error("storage backend: {0}")]
     Backend(String),
+    /// The engine cannot be reached now (a database that is down or failing over): the
+    /// request fails with 503 and may be retried; nothing was applied.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
     /// A stored record does not decrypt or parse: tampered with, moved, or from another store.
     /// Names the record, never its content.
     #[error("record {tree}/{key} failed to decrypt (tampered, moved or foreign)")]

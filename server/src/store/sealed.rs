@@ -99,6 +99,32 @@ impl SealedStore {
         self.keyring().ok_or(StoreError::Sealed)
     }
 
+    /// A keyring that holds the data-key version `stored` was written under. A version newer
+    /// than ours means another replica rotated: the stored keyring is loaded again (once per
+    /// rotation). An unknown older version is left for decryption to refuse.
+    async fn keyring_for(&self, stored: &[u8]) -> Result<Arc<Keyring>, StoreError> {
+        let keyring = self.require_keyring()?;
+        let version = stored
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_be_bytes);
+        let Some(version) = version.filter(|v| *v > keyring.current_version()) else {
+            return Ok(keyring);
+        };
+        let _one = self.rotation.lock().await;
+        let keyring = self.require_keyring()?;
+        if keyring.data_key(version).is_some() {
+            return Ok(keyring);
+        }
+        let reloaded = Arc::new(keyring::reload(&*self.backend, &keyring).await?);
+        tracing::info!(
+            version = reloaded.current_version(),
+            "data key rotated elsewhere; keyring reloaded"
+        );
+        *self.write_keys() = Some(reloaded.clone());
+        Ok(reloaded)
+    }
+
     /// Initialises the key hierarchy ([`keyring::initialize`]); `seed` returns records
     /// (encrypted with [`SealedStore::encrypt_record`]) to create in the same atomic step.
     /// Leaves the store sealed. Returns `None` if already initialised.
@@ -182,9 +208,12 @@ impl SealedStore {
         tree: Tree,
         key: &[u8],
     ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        let keyring = self.require_keyring()?;
+        self.require_keyring()?;
         match self.backend.get(tree, key).await? {
-            Some(stored) => Ok(Some(Self::decrypt_record(&keyring, tree, key, &stored)?)),
+            Some(stored) => {
+                let keyring = self.keyring_for(&stored).await?;
+                Ok(Some(Self::decrypt_record(&keyring, tree, key, &stored)?))
+            }
             None => Ok(None),
         }
     }
@@ -204,10 +233,11 @@ impl SealedStore {
         tree: Tree,
         key: &[u8],
     ) -> Result<Versioned<T>, StoreError> {
-        let keyring = self.require_keyring()?;
+        self.require_keyring()?;
         let stored = self.backend.get(tree, key).await?;
         let value = match &stored {
             Some(stored) => {
+                let keyring = self.keyring_for(stored).await?;
                 let bytes = Self::decrypt_record(&keyring, tree, key, stored)?;
                 Some(
                     serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt {
@@ -230,16 +260,15 @@ impl SealedStore {
 
     /// Decrypted records under a prefix, in key order.
     pub async fn scan(&self, tree: Tree, prefix: &[u8]) -> Result<Vec<PlainRecord>, StoreError> {
-        let keyring = self.require_keyring()?;
-        self.backend
-            .scan_prefix(tree, prefix)
-            .await?
-            .into_iter()
-            .map(|(k, v)| {
-                let plain = Self::decrypt_record(&keyring, tree, &k, &v)?;
-                Ok((k, plain))
-            })
-            .collect()
+        self.require_keyring()?;
+        let records = self.backend.scan_prefix(tree, prefix).await?;
+        let mut plain = Vec::with_capacity(records.len());
+        for (k, v) in records {
+            let keyring = self.keyring_for(&v).await?;
+            let value = Self::decrypt_record(&keyring, tree, &k, &v)?;
+            plain.push((k, value));
+        }
+        Ok(plain)
     }
 
     /// Keys only, without decrypting values.
