@@ -98,6 +98,16 @@ impl Server {
     /// When the suite runs against PostgreSQL, the store is a fresh database there (the dev
     /// key files stay in the data dir); see [`postgres::shared_database_env`].
     pub fn dev_with_env(env: &[(&str, &str)]) -> Server {
+        Self::dev_with(env, true)
+    }
+
+    /// `vaultd dev` on sled whatever the suite's storage, for tests that look into the data
+    /// dir's files.
+    pub fn dev_sled() -> Server {
+        Self::dev_with(&[], false)
+    }
+
+    fn dev_with(env: &[(&str, &str)], shared_storage: bool) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let audit = tmp.path().join("audit.log");
@@ -105,7 +115,9 @@ impl Server {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        env.extend(postgres::shared_database_env().unwrap_or_default());
+        if shared_storage {
+            env.extend(postgres::shared_database_env().unwrap_or_default());
+        }
         let mut server = Self::spawn(
             Mode::Dev {
                 audit_log: Some(audit),
@@ -281,8 +293,13 @@ impl Server {
 
     /// Applies a policy document with the root token; panics unless it is accepted.
     pub fn apply_policy(&self, document: &str) {
+        self.apply_policy_as(self.root(), document);
+    }
+
+    /// Applies a policy document with `token`; panics unless it is accepted.
+    pub fn apply_policy_as(&self, token: &str, document: &str) {
         let body = serde_json::json!({ "documents": [document] }).to_string();
-        let r = self.put("sys/vaultctl/policy", Some(self.root()), &body);
+        let r = self.put("sys/vaultctl/policy", Some(token), &body);
         assert_eq!(r.status, 200, "policy document refused: {}", r.raw);
     }
 
@@ -369,12 +386,22 @@ fn agent() -> ureq::Agent {
 }
 
 pub fn raw_call(url: &str, method: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Resp {
+    try_call(url, method, token, body).unwrap()
+}
+
+/// Like [`raw_call`], but a connection error (a killed server) is an `Err`, not a panic.
+pub fn try_call(
+    url: &str,
+    method: &str,
+    token: Option<&str>,
+    body: Option<Vec<u8>>,
+) -> Result<Resp, ureq::Error> {
     let mut builder = ureq::http::Request::builder().method(method).uri(url);
     if let Some(t) = token {
         builder = builder.header("X-Vault-Token", t);
     }
     let request = builder.body(body.unwrap_or_default()).unwrap();
-    let mut response = agent().run(request).unwrap();
+    let mut response = agent().run(request)?;
     let header = |name: &str| {
         response
             .headers()
@@ -387,13 +414,13 @@ pub fn raw_call(url: &str, method: &str, token: Option<&str>, body: Option<Vec<u
     let mut raw = String::new();
     let _ = response.body_mut().as_reader().read_to_string(&mut raw);
     let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
-    Resp {
+    Ok(Resp {
         status: response.status().as_u16(),
         content_type,
         cache_control,
         body,
         raw,
-    }
+    })
 }
 
 /// Every file under `dir`, read as bytes.

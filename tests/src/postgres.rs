@@ -208,6 +208,25 @@ impl PgCluster {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+
+    /// `vaultd.toml` lines for a replica on `url`: the URL and a password file (mode 0600).
+    pub fn replica_config(&self, url: &str) -> String {
+        let password_file = self.dir.with_file_name("vaultd-password");
+        if !password_file.exists() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&password_file)
+                .unwrap();
+            std::io::Write::write_all(&mut f, VAULTD_PASSWORD.as_bytes()).unwrap();
+        }
+        format!(
+            "storage_url = \"{url}\"\nstorage_password_file = \"{}\"\n",
+            password_file.display()
+        )
+    }
 }
 
 impl Drop for PgCluster {

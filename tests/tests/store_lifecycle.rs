@@ -153,7 +153,7 @@ fn passphrase_slot_unseals_with_argon2id() {
 
 #[test]
 fn no_secret_value_or_token_on_disk_in_clear() {
-    let mut server = Server::dev();
+    let mut server = Server::dev_sled();
     let root = server.root().to_owned();
     let secret = "plaintext-canary-7f3a9c";
     let r = server.put(
@@ -243,7 +243,7 @@ fn group_readable_data_dir_is_refused() {
 #[test]
 fn ciphertext_moved_to_another_record_fails_to_open() {
     use vaultd::store::{Backend, Tree, Write};
-    let mut server = Server::dev();
+    let mut server = Server::dev_sled();
     let root = server.root().to_owned();
     for (path, value) in [("a", "value-of-a"), ("b", "value-of-b")] {
         let r = server.put(

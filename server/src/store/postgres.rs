@@ -171,6 +171,25 @@ fn db_error(e: tokio_postgres::Error) -> StoreError {
     }
 }
 
+/// A failed connection attempt: the network or a server that is not up is an outage (retry
+/// later); a refusal by the server (password, unknown database) or a setting the client
+/// rejects (no password given) is a configuration error.
+fn connect_error(e: tokio_postgres::Error) -> StoreError {
+    if e.as_db_error().is_some() {
+        return db_error(e);
+    }
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if io || e.is_closed() || e.to_string().contains("timeout") {
+        unavailable(e)
+    } else {
+        // tokio-postgres puts the specifics ("password missing") in the source.
+        match std::error::Error::source(&e) {
+            Some(cause) => StoreError::Backend(format!("PostgreSQL: {e}: {cause}")),
+            None => StoreError::Backend(format!("PostgreSQL: {e}")),
+        }
+    }
+}
+
 fn is_retryable(e: &tokio_postgres::Error) -> bool {
     matches!(
         e.code(),
@@ -252,14 +271,7 @@ impl PostgresBackend {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => {
-                // Authentication and other refusals by the server are not outages.
-                if e.as_db_error().is_some() {
-                    db_error(e)
-                } else {
-                    unavailable(e)
-                }
-            }
+            deadpool_postgres::PoolError::Backend(e) => connect_error(e),
             other => unavailable(other),
         })
     }
