@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit, property and end-to-end tests against real vaultd and
-# vaultctl processes on loopback. Installs the Python Vault client (hvac) the compatibility
-# test drives, if it is missing. Ends with one summary line: "tests: N passed, N failed".
+# vaultctl processes on loopback — once on the embedded sled store, then the end-to-end suite
+# again with every `vaultd dev` on a PostgreSQL database (a throwaway cluster this script
+# starts). The replica tests start clusters of their own. Installs the Python Vault client
+# (hvac) the compatibility test drives, if it is missing; PostgreSQL itself comes from
+# Debian's `postgresql` package (`.ci/run` installs it). Ends with one summary line:
+# "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,9 +16,22 @@ fi
 
 cargo build --workspace --bins --locked
 log="$(mktemp)"
-trap 'rm -f "$log"' EXIT
+pg_dir="$(mktemp -d /tmp/vaultd-suite-pg.XXXXXX)"
+trap 'rm -f "$log"; scripts/pg-cluster.sh stop "$pg_dir"' EXIT
 status=0
-cargo test --workspace --all-targets --locked "$@" 2>&1 | tee "$log" || status=$?
+cargo test --workspace --all-targets --locked --no-fail-fast "$@" 2>&1 | tee "$log" || status=$?
+
+echo "== end-to-end suite on PostgreSQL"
+pg_port="$(scripts/pg-cluster.sh start "$pg_dir")"
+# Every end-to-end file but the replica tests, which bring their own clusters.
+targets=()
+for file in tests/tests/*.rs; do
+  name="$(basename "$file" .rs)"
+  [ "$name" = replicas ] || targets+=(--test "$name")
+done
+VAULTD_TEST_PG_PORT="$pg_port" cargo test -p e2e "${targets[@]}" --locked --no-fail-fast "$@" 2>&1 \
+  | tee -a "$log" || status=$?
+
 passed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^passed/) s += $i } END { print s + 0 }' "$log")
 failed=$(awk '/^test result:/ { for (i = 1; i < NF; i++) if ($(i+1) ~ /^failed/) s += $i } END { print s + 0 }' "$log")
 echo
