@@ -27,7 +27,7 @@ pg_port="$(scripts/pg-cluster.sh start "$pg_dir")"
 targets=()
 for file in tests/tests/*.rs; do
   name="$(basename "$file" .rs)"
-  [ "$name" = replicas ] || targets+=(--test "$name")
+  case "$name" in replicas|failover) ;; *) targets+=(--test "$name") ;; esac
 done
 VAULTD_TEST_PG_PORT="$pg_port" cargo test -p e2e "${targets[@]}" --locked --no-fail-fast "$@" 2>&1 \
   | tee -a "$log" || status=$?

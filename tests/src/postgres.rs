@@ -91,7 +91,7 @@ impl PgCluster {
         assert!(out.status.success(), "initdb failed: {}", show(&out));
         // The vaultd role logs in with a password (scram), as in production; the harness's
         // superuser is trusted on loopback only.
-        let hba = "host all vaultd 127.0.0.1/32 scram-sha-256\nhost all postgres 127.0.0.1/32 trust\nlocal all all trust\n";
+        let hba = "host all vaultd 127.0.0.1/32 scram-sha-256\nhost all postgres 127.0.0.1/32 trust\nhost replication postgres 127.0.0.1/32 trust\nlocal all all trust\n";
         std::fs::write(cluster.dir.join("pg_hba.conf"), hba).unwrap();
         cluster.start_server();
         cluster.psql(
@@ -161,6 +161,88 @@ impl PgCluster {
             ],
         );
         assert!(out.status.success(), "pg_ctl stop failed: {}", show(&out));
+    }
+
+    /// A streaming standby of this cluster (a base backup with `-R`), started on its own port.
+    /// Made synchronous: from the return of this call, a commit on the primary returns only
+    /// once the standby has it.
+    pub fn start_synchronous_standby(&self) -> PgCluster {
+        let tmp = tempfile::Builder::new()
+            .prefix("vaultd-pg-standby-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        if self.as_postgres {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(tmp.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let standby = PgCluster {
+            bin: self.bin.clone(),
+            dir: tmp.path().join("cluster"),
+            port: free_port(),
+            as_postgres: self.as_postgres,
+            _tmp: tmp,
+        };
+        let out = standby.run_tool(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                "-D",
+                &standby.dir.display().to_string(),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+        );
+        assert!(out.status.success(), "pg_basebackup failed: {}", show(&out));
+        // Tell the primary to wait for a standby (any) on every commit.
+        standby.start_server();
+        self.psql(
+            "postgres",
+            "ALTER SYSTEM SET synchronous_standby_names = '*'",
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql(
+            "postgres",
+            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+        ) != "1"
+        {
+            assert!(
+                Instant::now() < deadline,
+                "the standby never became synchronous"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        standby
+    }
+
+    /// Promotes a standby to primary and waits until it accepts writes.
+    pub fn promote(&self) {
+        let out = self.run_tool(
+            "pg_ctl",
+            &["-D", &self.dir.display().to_string(), "-w", "promote"],
+        );
+        assert!(
+            out.status.success(),
+            "pg_ctl promote failed: {}",
+            show(&out)
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.psql("postgres", "SELECT pg_is_in_recovery()") != "f" {
+            assert!(Instant::now() < deadline, "the standby never left recovery");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Runs one SQL statement as the superuser in `database`; panics on failure.
