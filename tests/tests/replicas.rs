@@ -411,6 +411,15 @@ fn bad_storage_settings_give_one_clear_line_at_start() {
     ));
     assert!(e.contains("password authentication failed"), "{e}");
     assert!(!e.contains("not-the-password"), "{e}");
+    // A database the role may not create tables in (PostgreSQL 15: not its owner).
+    cluster.psql("postgres", "CREATE DATABASE not_owned");
+    let not_owned = url.replace(
+        url.rsplit('/').next().unwrap().split('?').next().unwrap(),
+        "not_owned",
+    );
+    let e = run(&format!("storage_url = \"{not_owned}\"\n{password_line}\n"));
+    assert!(e.contains("lacks a privilege"), "{e}");
+    assert!(e.contains("ownership of the database"), "{e}");
     // A schema written by a newer vaultd.
     let db = url
         .rsplit('/')
