@@ -503,6 +503,69 @@ impl Kv {
 mod tests {
     use super::*;
 
+    fn data(n: u64) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("n".into(), json!(n));
+        m
+    }
+
+    /// Two engines over one store stand for two replicas: each has its own write lock, so
+    /// only the guarded write keeps `cas` exact.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_cas_writers_on_two_engines_have_exactly_one_winner() {
+        let (store, _) = crate::store::memory::unsealed_store().await;
+        let engines = [
+            std::sync::Arc::new(Kv::new(store.clone())),
+            std::sync::Arc::new(Kv::new(store.clone())),
+        ];
+        engines[0]
+            .write("p", data(0), Some(0))
+            .await
+            .expect("create");
+        for version in 1..=20u64 {
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let kv = engines[i % 2].clone();
+                    tokio::spawn(async move { kv.write("p", data(version), Some(version)).await })
+                })
+                .collect();
+            let mut wins = 0;
+            for task in tasks {
+                match task.await.expect("join") {
+                    Ok(_) => wins += 1,
+                    Err(KvError::Invalid(msg)) => assert!(msg.contains("check-and-set"), "{msg}"),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(wins, 1, "version {version}");
+        }
+        let meta = engines[1]
+            .metadata("p")
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(meta.current_version, 21);
+    }
+
+    #[tokio::test]
+    async fn writes_without_cas_from_two_engines_never_lose_a_version() {
+        let (store, _) = crate::store::memory::unsealed_store().await;
+        let a = std::sync::Arc::new(Kv::new(store.clone()));
+        let b = std::sync::Arc::new(Kv::new(store.clone()));
+        let tasks: Vec<_> = (0..20u64)
+            .map(|n| {
+                let kv = if n % 2 == 0 { a.clone() } else { b.clone() };
+                tokio::spawn(async move { kv.write("q", data(n), None).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("join").expect("write");
+        }
+        let meta = a.metadata("q").await.expect("read").expect("exists");
+        assert_eq!(meta.current_version, 20);
+        assert_eq!(meta.versions.len() as u64, DEFAULT_MAX_VERSIONS);
+    }
+
     #[test]
     fn path_validation() {
         assert!(validate_path("prod/api").is_ok());

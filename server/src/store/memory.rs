@@ -161,3 +161,20 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 }
+
+/// An initialised, unsealed sealed store over a fresh in-memory backend, for unit tests of the
+/// engines above the store (tokens, KV): real encryption, no files, no process.
+pub async fn unsealed_store() -> (super::sealed::SealedStore, std::sync::Arc<MemoryBackend>) {
+    let backend = std::sync::Arc::new(MemoryBackend::new());
+    let store = super::sealed::SealedStore::new(backend.clone());
+    let output = store
+        .initialize(None, |_, _| Ok(vec![]))
+        .await
+        .expect("init on an empty memory backend")
+        .expect("init lands");
+    store
+        .unseal(super::sealed::UnsealCredential::Key(output.unseal_key))
+        .await
+        .expect("unseal with the key init returned");
+    (store, backend)
+}

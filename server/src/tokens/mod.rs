@@ -615,6 +615,138 @@ mod tests {
         assert!(!well_formed(""));
     }
 
+    use crate::store::memory::unsealed_store;
+
+    fn limited(uses: u32) -> NewToken {
+        NewToken {
+            policies: vec!["default".into()],
+            ttl: 3600,
+            num_uses: uses,
+            renewable: true,
+            ..Default::default()
+        }
+    }
+
+    async fn store_and_token(new: NewToken) -> (TokenStore, PresentedToken, TokenRecord) {
+        let (sealed, _) = unsealed_store().await;
+        let tokens = TokenStore::new(sealed);
+        let issued = tokens.create(new).await.expect("create");
+        let presented: PresentedToken = issued.token.expose().parse().expect("well formed");
+        (tokens, presented, issued.record)
+    }
+
+    #[tokio::test]
+    async fn the_last_use_removes_the_token_and_its_accessor() {
+        let (tokens, token, record) = store_and_token(limited(2)).await;
+        assert!(tokens.spend_use(&token).await.expect("spend"));
+        assert_eq!(
+            tokens
+                .lookup(&token)
+                .await
+                .expect("lookup")
+                .map(|r| r.num_uses),
+            Some(1)
+        );
+        assert!(tokens.spend_use(&token).await.expect("spend"));
+        assert!(tokens.lookup(&token).await.expect("lookup").is_none());
+        assert!(!tokens.spend_use(&token).await.expect("spend"));
+        assert!(
+            tokens
+                .lookup_accessor(&record.accessor)
+                .await
+                .expect("lookup")
+                .is_none()
+        );
+        assert_eq!(tokens.count().await.expect("count"), 0);
+    }
+
+    #[tokio::test]
+    async fn revoking_an_accessor_revokes_its_token_and_subtree() {
+        let (tokens, parent, record) = store_and_token(limited(0)).await;
+        let child = tokens
+            .create_child(&parent, limited(0))
+            .await
+            .expect("create child")
+            .expect("parent alive");
+        let child: PresentedToken = child.token.expose().parse().expect("well formed");
+        let grandchild = tokens
+            .create_child(&child, limited(0))
+            .await
+            .expect("create")
+            .expect("alive");
+        let grandchild: PresentedToken = grandchild.token.expose().parse().expect("well formed");
+        assert!(
+            tokens
+                .revoke_accessor(&record.accessor)
+                .await
+                .expect("revoke")
+        );
+        for t in [&parent, &child, &grandchild] {
+            assert!(tokens.lookup(t).await.expect("lookup").is_none());
+        }
+        assert!(
+            !tokens
+                .revoke_accessor(&record.accessor)
+                .await
+                .expect("again")
+        );
+        assert_eq!(tokens.count().await.expect("count"), 0);
+        // No index entry is left behind either.
+        assert!(
+            tokens
+                .store
+                .scan_keys(Tree::TokenParents, b"")
+                .await
+                .expect("scan")
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn revoke_orphan_keeps_the_children_as_orphans() {
+        let (tokens, parent, _) = store_and_token(limited(0)).await;
+        let child = tokens
+            .create_child(&parent, limited(0))
+            .await
+            .expect("create")
+            .expect("alive");
+        let child: PresentedToken = child.token.expose().parse().expect("well formed");
+        assert!(tokens.revoke_orphan(&parent).await.expect("revoke"));
+        let record = tokens.lookup(&child).await.expect("lookup").expect("kept");
+        assert!(record.is_orphan());
+        // A child of a revoked parent is never created.
+        assert!(
+            tokens
+                .create_child(&parent, limited(0))
+                .await
+                .expect("create")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn modify_sees_the_current_record_and_refuses_a_gone_token() {
+        let (tokens, token, _) = store_and_token(limited(0)).await;
+        let updated = tokens
+            .modify(&token, |mut r| {
+                r.display_name = "renamed".into();
+                Ok::<_, ()>(r)
+            })
+            .await
+            .expect("modify")
+            .expect("present")
+            .expect("changed");
+        assert_eq!(updated.display_name, "renamed");
+        assert!(tokens.revoke(&token).await.expect("revoke"));
+        assert!(
+            tokens
+                .modify(&token, Ok::<_, ()>)
+                .await
+                .expect("modify")
+                .is_none()
+        );
+    }
+
     #[test]
     fn token_debug_is_redacted() {
         assert_eq!(
