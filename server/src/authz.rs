@@ -11,4 +11,4 @@ pub trait Authorizer: Send + Sync + 'static {
     async fn allows(&self, policies: &[String], path: &str, capability: Capability) -> bool;
 }
 
-pub type SharedAuthorizer = Arc<dyn Authorizer>;
+pub(crate) type SharedAuthorizer = Arc<dyn Authorizer>;

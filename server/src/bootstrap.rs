@@ -9,7 +9,7 @@ use crate::tokens::{NewToken, Token, TokenStore};
 /// Initialises the store and creates the root token (`fixed_root_token` in dev mode only).
 /// Returns `None` when already initialised. A passphrase slot runs Argon2id on the calling
 /// thread: run it off the async workers.
-pub async fn initialize(
+pub(crate) async fn initialize(
     app: &App,
     passphrase: Option<&[u8]>,
     fixed_root_token: Option<String>,
@@ -39,7 +39,7 @@ pub async fn initialize(
     }
 }
 
-pub fn root_token_params() -> NewToken {
+pub(crate) fn root_token_params() -> NewToken {
     NewToken {
         policies: vec!["root".into()],
         display_name: "root".into(),

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -10,18 +10,18 @@ pub fn unix_now() -> u64 {
 }
 
 /// Current time as RFC 3339 with nanoseconds, as Vault writes `created_time`.
-pub fn rfc3339_now() -> String {
+pub(crate) fn rfc3339_now() -> String {
     rfc3339(time::OffsetDateTime::now_utc())
 }
 
-pub fn rfc3339_from_unix(secs: u64) -> String {
+pub(crate) fn rfc3339_from_unix(secs: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp(secs as i64)
         .map(rfc3339)
         .unwrap_or_default()
 }
 
 /// Unix seconds of an RFC 3339 timestamp.
-pub fn unix_from_rfc3339(text: &str) -> Option<u64> {
+pub(crate) fn unix_from_rfc3339(text: &str) -> Option<u64> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .ok()
         .and_then(|t| u64::try_from(t.unix_timestamp()).ok())
@@ -33,7 +33,7 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
 }
 
 /// Parses a Vault duration: an integer number of seconds, or a Go-style duration like `1h30m`.
-pub fn parse_duration(value: &serde_json::Value) -> Option<u64> {
+pub(crate) fn parse_duration(value: &serde_json::Value) -> Option<u64> {
     match value {
         serde_json::Value::Number(n) => n.as_u64(),
         serde_json::Value::String(s) if s.is_empty() => Some(0),

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use tokio::sync::Mutex;
 
 /// Vault's default when a mount sets none.
-pub const DEFAULT_MAX_VERSIONS: u64 = 10;
+pub(crate) const DEFAULT_MAX_VERSIONS: u64 = 10;
 const MAX_PATH_LEN: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +102,7 @@ impl Metadata {
 }
 
 /// Validates a secret path: non-empty segments, no `.`/`..`, no control characters.
-pub fn validate_path(path: &str) -> Result<(), KvError> {
+pub(crate) fn validate_path(path: &str) -> Result<(), KvError> {
     let bad = |why: &str| Err(KvError::Invalid(format!("invalid secret path: {why}")));
     if path.is_empty() {
         return bad("path is empty");

@@ -1,37 +1,61 @@
 //! `vaultd`: a secrets broker for CI/CD pipelines.
 //!
-//! Layers, bottom up:
-//! - [`crypto`]: AES-256-GCM, HMAC, Argon2id and secret key types.
-//! - [`store`]: the narrow [`store::Backend`] interface (sled today) and
-//!   [`store::sealed::SealedStore`], which owns the key hierarchy and encrypts every record.
-//! - [`kv`] and [`tokens`]: the KV v2 engine and the token store, on the sealed store.
-//! - [`authz`]: the seam where a policy engine answers "may this token do this here?".
-//! - [`http`]: the Vault-compatible API, thin handlers over the layers above; [`error`] is
-//!   the one place errors become responses; [`audit`] writes one line per request.
-//! - [`server`]: the accept loop (TLS, limits, graceful shutdown); [`config`] and [`dev`]
-//!   prepare what `main` hands it.
+//! The modules by layer, bottom up. Each layer uses only the ones below it; HTTP appears only
+//! in the top two.
+//!
+//! 1. **Crypto and storage**
+//!    - [`crypto`]: AES-256-GCM, HMAC, Argon2id and the secret key types.
+//!    - [`store`]: the narrow async [`store::Backend`] (sled embedded, PostgreSQL for
+//!      replicas, memory for tests), the key hierarchy in [`store::keyring`] (slots, init,
+//!      unseal, rotate), and [`store::sealed::SealedStore`], which encrypts every record and
+//!      offers guarded read-modify-write.
+//!    - `clock`: Unix seconds and Vault's RFC 3339 timestamps.
+//! 2. **Engines** (no HTTP): `kv` ([`Kv`], KV v2), `tokens` ([`TokenStore`], the token tree and
+//!    [`PresentedToken`]), `policy_store` ([`PolicyStore`], the document in force), [`oidc`]
+//!    (JWKS and JWT verification), `login` (the JWT login flow, phase by phase), `bootstrap`
+//!    (init with the root token).
+//! 3. **Request plumbing**: `authz` (the "may these policies do this here?" seam), `audit`
+//!    ([`AuditLog`]: one line per request, fail closed), `ratelimit` ([`RateLimiter`]),
+//!    `metrics` ([`Metrics`], Prometheus), `error` ([`ApiError`]: the one place errors become
+//!    responses), [`state`] ([`App`], what every request shares).
+//! 4. **HTTP and process**: [`http`] (the Vault-compatible API: thin handlers), [`server`] (the
+//!    accept loop: TLS, limits, graceful shutdown), [`config`], [`dev`] (`vaultd dev`), and the
+//!    start-up functions here ([`open_app`], [`spawn_sweeper`], [`migrate`], [`StartError`]).
+//!
+//! `docs/architecture.md` follows one login and one KV read through these modules.
 
 #![forbid(unsafe_code)]
+#![warn(unreachable_pub)]
 
-pub mod audit;
-pub mod authz;
-pub mod bootstrap;
-pub mod clock;
+mod audit;
+mod authz;
+mod bootstrap;
+mod clock;
 pub mod config;
 pub mod crypto;
 pub mod dev;
-pub mod error;
+mod error;
 pub mod http;
-pub mod kv;
-pub mod login;
-pub mod metrics;
+mod kv;
+mod login;
+mod metrics;
 pub mod oidc;
-pub mod policy_store;
-pub mod ratelimit;
+mod policy_store;
+mod ratelimit;
 pub mod server;
 pub mod state;
 pub mod store;
-pub mod tokens;
+mod tokens;
+
+pub use audit::AuditLog;
+pub use authz::{Authorizer, Capability};
+pub use error::ApiError;
+pub use kv::{Kv, KvError, ReadOutcome};
+pub use login::{LoginDenied, LoginError};
+pub use metrics::Metrics;
+pub use policy_store::{PolicySnapshot, PolicyStore, PolicyStoreError};
+pub use ratelimit::RateLimiter;
+pub use tokens::{PresentedToken, PresentedTokenError, TokenRecord, TokenStore};
 
 use state::{App, Limits, SharedApp};
 use std::path::Path;

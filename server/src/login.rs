@@ -102,7 +102,7 @@ impl From<LoginDenied> for LoginError {
 
 /// What the audit line and metrics learn from a login, successful or not.
 #[derive(Debug, Default)]
-pub struct LoginTrace {
+pub(crate) struct LoginTrace {
     /// The role asked for (lowercased), once the body named one.
     pub role: Option<String>,
     /// The role's issuer, once the role exists.
@@ -113,12 +113,12 @@ pub struct LoginTrace {
 
 /// A successful login.
 #[derive(Debug)]
-pub struct LoggedIn {
+pub(crate) struct LoggedIn {
     pub issued: Issued,
 }
 
 /// Runs the whole flow for `role_name` and the presented `unverified_jwt`.
-pub async fn login(
+pub(crate) async fn login(
     app: &App,
     client: Option<IpAddr>,
     role_name: &str,
@@ -270,7 +270,7 @@ async fn issue(
 }
 
 /// Removes spent `jti` records whose JWT can no longer be accepted (`exp + LEEWAY_SECS`).
-pub async fn sweep_jti(app: &App) -> Result<usize, StoreError> {
+pub(crate) async fn sweep_jti(app: &App) -> Result<usize, StoreError> {
     let now = unix_now();
     let expired: Vec<Vec<u8>> = app
         .store

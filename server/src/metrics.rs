@@ -133,7 +133,7 @@ impl Metrics {
 }
 
 /// Coarse route classes for the latency histogram.
-pub fn route_of(path: &str) -> &'static str {
+pub(crate) fn route_of(path: &str) -> &'static str {
     let p = path.trim_start_matches("/v1/");
     if p == "auth/jwt/login" {
         "login"

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 const CURRENT_KEY: &[u8] = b"policy/current";
 
 /// How long a replica trusts its compiled snapshot before checking the stored version.
-pub const REFRESH_AFTER: Duration = Duration::from_secs(1);
+pub(crate) const REFRESH_AFTER: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 struct Stored {
@@ -334,7 +334,7 @@ fn changes_between(current: &Document, next: &Document) -> Vec<Change> {
 
 /// Authorises against the document in force. `root` always passes; a store failure denies.
 #[derive(Debug)]
-pub struct PolicyAuthorizer(pub Arc<PolicyStore>);
+pub(crate) struct PolicyAuthorizer(pub Arc<PolicyStore>);
 
 #[async_trait::async_trait]
 impl Authorizer for PolicyAuthorizer {

@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use std::collections::HashSet;
 
 /// Parses `bytes` as JSON only to check that no object repeats a member name.
-pub fn check_unique_members(bytes: &[u8]) -> Result<(), serde_json::Error> {
+pub(super) fn check_unique_members(bytes: &[u8]) -> Result<(), serde_json::Error> {
     serde_json::from_slice::<Unique>(bytes).map(|_| ())
 }
 

@@ -11,7 +11,7 @@
 //!   creation and at every renewal), so no descendant outlives an ancestor even before the
 //!   sweeper removes expired records.
 
-pub mod presented;
+pub(crate) mod presented;
 
 pub use presented::{PresentedToken, PresentedTokenError};
 
@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use zeroize::Zeroizing;
 
-pub const TOKEN_PREFIX: &str = "vcs_";
-pub const ACCESSOR_PREFIX: &str = "vca_";
+pub(crate) const TOKEN_PREFIX: &str = "vcs_";
+pub(crate) const ACCESSOR_PREFIX: &str = "vca_";
 const BODY_LEN: usize = 43;
 const CHECKSUM_LEN: usize = 6;
 /// Length of a storage key (HMAC-SHA256).
@@ -63,7 +63,7 @@ fn mint(prefix: &str) -> Result<String, StoreError> {
 }
 
 /// Whether `token` is a vaultd token with a valid checksum. Cheap; no store access.
-pub fn well_formed(token: &str) -> bool {
+pub(crate) fn well_formed(token: &str) -> bool {
     token.starts_with(TOKEN_PREFIX) && token.parse::<PresentedToken>().is_ok()
 }
 

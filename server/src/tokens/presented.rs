@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 /// Longest token accepted from a client. Minted tokens are 53 bytes; an operator-chosen dev
 /// root token may be longer.
-pub const MAX_PRESENTED_LEN: usize = 512;
+pub(crate) const MAX_PRESENTED_LEN: usize = 512;
 
 /// Why a presented token was refused before any lookup. Never includes the token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
