@@ -66,7 +66,7 @@ use std::time::Duration;
 /// `main` prints it as one line (`vaultd: <message>`) and exits non-zero. Messages name the
 /// file, address or flag at fault and never hold key material or tokens.
 ///
-/// Error types by layer, bottom up (the engines above the store are mapped in [`error`]):
+/// Error types by layer, bottom up (the engines above the store are mapped in `error`):
 /// - [`crypto::CryptoError`]: a crypto primitive (randomness, AEAD, Argon2id).
 /// - [`store::StoreError`]: a storage engine or record encryption;
 ///   [`store::sealed::UnsealError`]: an unseal attempt.

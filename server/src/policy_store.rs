@@ -171,7 +171,7 @@ impl PolicyStore {
         }
     }
 
-    /// The document in force: the compiled snapshot if checked within [`REFRESH_AFTER`],
+    /// The document in force: the compiled snapshot if checked within `REFRESH_AFTER`,
     /// otherwise re-read from the store (and recompiled only if its version changed).
     pub async fn current(&self) -> Result<Arc<PolicySnapshot>, StoreError> {
         if let Some(snapshot) = self.cached(REFRESH_AFTER) {

@@ -1,4 +1,4 @@
-//! `POST auth/jwt/login {role, jwt}`: parse, call [`crate::login`], reply. The flow itself,
+//! `POST auth/jwt/login {role, jwt}`: parse, call `crate::login`, reply. The flow itself,
 //! its phases and its refusals live in the login module.
 
 use super::reply::Reply;

@@ -1,6 +1,6 @@
 //! The HTTP front: one dispatcher for everything under `/v1/`, mirroring how Vault routes by
-//! path prefix. Handlers are thin: they parse, authorise through [`crate::authz`], call the
-//! engine and hand back a [`reply::Reply`]. Every request ends in [`dispatch`], which writes the
+//! path prefix. Handlers are thin: they parse, authorise through `crate::authz`, call the
+//! engine and hand back a [`reply::Reply`]. Every request ends in `dispatch`, which writes the
 //! audit line and turns errors into responses in one place.
 
 pub mod admin;

@@ -1,4 +1,4 @@
-//! JWT verification for pipeline logins. Two phases, named by trust: the [`UnverifiedHeader`]
+//! JWT verification for pipeline logins. Two phases, named by trust: the `UnverifiedHeader`
 //! is read only to pick the algorithm (which must be on the issuer's allow-list) and the key (by
 //! `kid`, from the issuer's own key set); then the signature and the registered claims are
 //! verified with the algorithm pinned, and the result is a [`VerifiedClaims`], which nothing
