@@ -3,7 +3,7 @@
 //! and prints a table plus `target/bench/results.json`.
 //!
 //! Flags: `--quick` (shorter runs, smaller scale test), `--skip-scale`, `--only GROUP`
-//! (`http`, `mask`, `exec`, `scale`).
+//! (`http`, `mask`, `exec`, `replicas`, `scale`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a panic is a failed run
 
@@ -44,6 +44,10 @@ fn main() {
     }
     if wanted("exec") {
         rows.push(scenarios::exec_overhead(quick));
+    }
+    // Needs PostgreSQL (Debian's `postgresql`); run with `--only replicas` or in a full run.
+    if wanted("replicas") && e2e::postgres::bin_dir().is_some() {
+        rows.extend(scenarios::replicas(quick));
     }
     if wanted("scale") && !skip_scale {
         rows.push(scenarios::store_scale(quick));

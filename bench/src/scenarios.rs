@@ -488,3 +488,203 @@ fn read_rate(server: &Server, token: &str, paths: &[String]) -> f64 {
     )
     .rate()
 }
+
+/// Starts a production server (sled, or a replica on `storage`), quiet, logins unlimited.
+fn quiet_production(storage: &str) -> Server {
+    Server::production_with_env(
+        &format!("{storage}[limits]\nlogin_rate_per_second = 0\n"),
+        &[("VAULTD_LOG", "warn")],
+    )
+}
+
+fn init_and_unseal(first: &Server, others: &[&Server]) -> String {
+    let init = first.put(
+        "sys/init",
+        None,
+        r#"{"secret_shares":1,"secret_threshold":1}"#,
+    );
+    let key = init.body["keys_base64"][0].as_str().unwrap().to_owned();
+    for server in std::iter::once(first).chain(others.iter().copied()) {
+        let r = server.put("sys/unseal", None, &json!({ "key": key }).to_string());
+        assert_eq!(r.body["sealed"], false, "{}", r.raw);
+    }
+    init.body["root_token"].as_str().unwrap().to_owned()
+}
+
+fn signed_logins(issuer: &Arc<TestIssuer>, count: usize) -> Vec<Request> {
+    let per = count / 2;
+    let signers: Vec<_> = (0..2)
+        .map(|_| {
+            let issuer = issuer.clone();
+            std::thread::spawn(move || {
+                (0..per)
+                    .map(|_| {
+                        let mut claims = issuer.github_claims("bench", "acme/api", "74");
+                        claims["jti"] = json!(unique_jti());
+                        let jwt = issuer.sign("rsa1", &claims);
+                        Request {
+                            method: "POST",
+                            path: "/v1/auth/jwt/login".into(),
+                            token: None,
+                            body: Some(
+                                json!({"role": "bench", "jwt": jwt})
+                                    .to_string()
+                                    .into_bytes(),
+                            ),
+                        }
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    signers
+        .into_iter()
+        .flat_map(|s| s.join().unwrap())
+        .collect()
+}
+
+/// Runs the same load split over `servers` at once (64 clients in all); returns the total
+/// rate, the worst p99 and the errors.
+fn split_load(
+    servers: &[&Server],
+    secs: u64,
+    requests: Vec<Request>,
+    cycle: bool,
+) -> (f64, f64, u64) {
+    let share = requests.len() / servers.len();
+    let results: Vec<http_load::LoadResult> = std::thread::scope(|scope| {
+        let handles: Vec<_> = servers
+            .iter()
+            .enumerate()
+            .map(|(i, server)| {
+                let part: Vec<Request> = if cycle {
+                    requests.clone()
+                } else {
+                    requests[i * share..(i + 1) * share].to_vec()
+                };
+                let addr = server.addr.clone();
+                let clients = 64 / servers.len();
+                scope.spawn(move || {
+                    http_load::run(
+                        &addr,
+                        clients,
+                        Duration::from_secs(secs),
+                        Arc::new(part),
+                        cycle,
+                        200,
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let rate = results.iter().map(|r| r.rate()).sum();
+    let p99 = results
+        .iter()
+        .map(|r| r.percentile_ms(0.99))
+        .fold(0.0, f64::max);
+    let errors = results.iter().map(|r| r.errors).sum();
+    (rate, p99, errors)
+}
+
+/// KV reads and logins on PostgreSQL, one replica and two, beside the same workload on the
+/// embedded sled store in the same run.
+pub fn replicas(quick: bool) -> Vec<Row> {
+    let secs = if quick { 3 } else { 8 };
+    let cluster = e2e::postgres::PgCluster::start();
+    let url = cluster.database();
+    let issuer = Arc::new(TestIssuer::start());
+    let jwks = ureq::get(&format!("{}/jwks", issuer.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    let jwks_file = cluster.dir().with_file_name("bench-jwks.json");
+    std::fs::write(&jwks_file, jwks).unwrap();
+    let document = format!(
+        "[issuers.ci]\nissuer = \"{}\"\njwks_file = \"{}\"\nalgorithms = [\"RS256\"]\n\
+         [roles.bench]\nissuer = \"ci\"\naudiences = [\"bench\"]\nclaims = {{ repository_id = \"74\" }}\npolicies = [\"read\"]\n\
+         [policies.read]\nrules = [{{ path = \"secret/data/bench/*\", capabilities = [\"read\"] }}]\n",
+        issuer.url,
+        jwks_file.display()
+    );
+
+    let sled = quiet_production("");
+    let sled_root = init_and_unseal(&sled, &[]);
+    let a = quiet_production(&cluster.replica_config(&url));
+    let b = quiet_production(&cluster.replica_config(&url));
+    let pg_root = init_and_unseal(&a, &[&b]);
+    let mut tokens = Vec::new();
+    for (server, root) in [(&sled, &sled_root), (&a, &pg_root)] {
+        server.apply_policy_as(root, &document);
+        server.put(
+            "secret/data/bench/app",
+            Some(root),
+            r#"{"data":{"password":"bench-password-value","user":"svc"}}"#,
+        );
+        let token = server.put(
+            "auth/token/create",
+            Some(root),
+            r#"{"policies":["read"],"ttl":"1h"}"#,
+        );
+        tokens.push(
+            token.body["auth"]["client_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let read = |token: &str| {
+        vec![Request {
+            method: "GET",
+            path: "/v1/secret/data/bench/app".into(),
+            token: Some(token.to_owned()),
+            body: None,
+        }]
+    };
+    let kv_sled = split_load(&[&sled], secs, read(&tokens[0]), true);
+    let kv_one = split_load(&[&a], secs, read(&tokens[1]), true);
+    let kv_two = split_load(&[&a, &b], secs, read(&tokens[1]), true);
+
+    let count = if quick { 4_000 } else { 16_000 };
+    eprintln!(
+        "signing {} RS256 JWTs for the replica login benchmark…",
+        3 * count
+    );
+    let login_sled = split_load(&[&sled], secs, signed_logins(&issuer, count), false);
+    let login_one = split_load(&[&a], secs, signed_logins(&issuer, count), false);
+    let login_two = split_load(&[&a, &b], secs, signed_logins(&issuer, count), false);
+
+    let row = |what: &str, (rate, p99, errors): (f64, f64, u64), base: f64| Row {
+        scenario: what.to_owned(),
+        figure: format!("{rate:.0}/s, p99 {p99:.2} ms, {errors} errors"),
+        baseline: format!("sled {base:.0}/s"),
+        ratio: format!("{:.2}x", rate / base),
+        target: "— (issue 10: report beside sled)".into(),
+        met: None,
+        json: json!({"rate": rate, "p99_ms": p99, "errors": errors, "sled_rate": base}),
+    };
+    vec![
+        row(
+            "KV read, PostgreSQL, 1 replica, 64 clients",
+            kv_one,
+            kv_sled.0,
+        ),
+        row(
+            "KV read, PostgreSQL, 2 replicas, 64 clients",
+            kv_two,
+            kv_sled.0,
+        ),
+        row(
+            "JWT login, PostgreSQL, 1 replica, 64 clients",
+            login_one,
+            login_sled.0,
+        ),
+        row(
+            "JWT login, PostgreSQL, 2 replicas, 64 clients",
+            login_two,
+            login_sled.0,
+        ),
+    ]
+}

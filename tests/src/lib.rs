@@ -51,6 +51,7 @@ enum Mode {
     },
     Server {
         config: PathBuf,
+        env: Vec<(String, String)>,
     },
 }
 
@@ -154,6 +155,11 @@ impl Server {
 
     /// Like [`Server::production`], with extra lines appended to `vaultd.toml` (TLS, limits).
     pub fn production_with(extra_config: &str) -> Server {
+        Self::production_with_env(extra_config, &[])
+    }
+
+    /// Like [`Server::production_with`], with extra environment variables.
+    pub fn production_with_env(extra_config: &str, env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let config = tmp.path().join("vaultd.toml");
@@ -166,7 +172,11 @@ impl Server {
             ) + extra_config,
         )
         .unwrap();
-        let mut server = Self::spawn(Mode::Server { config }, &data_dir, tmp.path());
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut server = Self::spawn(Mode::Server { config, env }, &data_dir, tmp.path());
         server._tmp = Some(tmp);
         server
     }
@@ -195,8 +205,10 @@ impl Server {
                     cmd.arg("--audit-log").arg(a);
                 }
             }
-            Mode::Server { config } => {
-                cmd.args(["server", "--config"]).arg(config);
+            Mode::Server { config, env } => {
+                cmd.args(["server", "--config"])
+                    .arg(config)
+                    .envs(env.iter().map(|(k, v)| (k, v)));
             }
         }
         cmd.stdin(Stdio::null())
