@@ -86,6 +86,17 @@ fn sigkill_at_random_points_loses_no_acknowledged_write() {
                 }
             }));
         }
+        // Kill at a random point once writes are flowing (a fresh server on PostgreSQL first
+        // opens its connections).
+        let before = acknowledged.lock().unwrap().len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while acknowledged.lock().unwrap().len() == before {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no write acknowledged"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         std::thread::sleep(Duration::from_millis(100 + rng.next_u64() % 500));
         server.kill9();
         stop.store(true, Ordering::Relaxed);

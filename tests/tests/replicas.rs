@@ -436,3 +436,69 @@ fn bad_storage_settings_give_one_clear_line_at_start() {
     let e = run(&format!("storage_url = \"{url}\"\n{password_line}\n"));
     assert!(e.contains("newer vaultd"), "{e}");
 }
+
+#[test]
+fn operator_migrate_moves_a_store_to_postgres_and_back_without_re_entering_a_secret() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let mut server = Server::dev_sled();
+    let root = server.root().to_owned();
+    let w = write(
+        &server,
+        &root,
+        "moved/app",
+        json!({"data": {"password": "moved-value"}}),
+    );
+    assert_eq!(w.status, 200, "{}", w.raw);
+    let data_dir = server.data_dir.clone();
+    let key = std::fs::read_to_string(data_dir.join("dev-unseal-key")).unwrap();
+    server.terminate();
+
+    let migrate = |args: &[&str]| {
+        let out = std::process::Command::new(e2e::binary("vaultd"))
+            .args(["operator", "migrate"])
+            .args(args)
+            .env("VAULTD_STORAGE_PASSWORD", e2e::postgres::VAULTD_PASSWORD)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let dir = data_dir.display().to_string();
+    let (ok, stdout, stderr) = migrate(&["--from-data-dir", &dir, "--to-storage-url", &url]);
+    assert!(ok, "{stderr}");
+    assert!(stdout.starts_with("copied "), "{stdout}");
+    // A second copy into the now non-empty database is refused.
+    let (ok, _, stderr) = migrate(&["--from-data-dir", &dir, "--to-storage-url", &url]);
+    assert!(!ok);
+    assert!(stderr.contains("not empty"), "{stderr}");
+
+    // A replica on the database opens with the same unseal key and root token.
+    let replica = replica(&cluster, &url, "");
+    unseal(&replica, key.trim());
+    let r = replica.get("secret/data/moved/app", Some(&root));
+    assert_eq!(
+        r.body["data"]["data"]["password"], "moved-value",
+        "{}",
+        r.raw
+    );
+    drop(replica);
+
+    // And back to a new data dir.
+    let back = tempfile::tempdir().unwrap();
+    let back_dir = back.path().join("data");
+    let back_dir_text = back_dir.display().to_string();
+    let (ok, _, stderr) = migrate(&["--from-storage-url", &url, "--to-data-dir", &back_dir_text]);
+    assert!(ok, "{stderr}");
+    let server = Server::production_with_env("", &[("VAULTD_DATA_DIR", &back_dir_text)]);
+    unseal(&server, key.trim());
+    let r = server.get("secret/data/moved/app", Some(&root));
+    assert_eq!(
+        r.body["data"]["data"]["password"], "moved-value",
+        "{}",
+        r.raw
+    );
+}
