@@ -245,6 +245,42 @@ impl PgCluster {
         }
     }
 
+    /// Turns on TLS with `cert_pem`/`key_pem` (the server's chain and key) and reloads.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) {
+        let cert = self.dir.join("server.crt");
+        let key = self.dir.join("server.key");
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        if self.as_postgres {
+            let status = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&cert)
+                .arg(&key)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        self.psql("postgres", "ALTER SYSTEM SET ssl = on");
+        self.psql(
+            "postgres",
+            &format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),
+        );
+        self.psql(
+            "postgres",
+            &format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
+        );
+        self.psql("postgres", "SELECT pg_reload_conf()");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.psql("postgres", "SHOW ssl") != "on" {
+            assert!(Instant::now() < deadline, "ssl did not turn on");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Runs one SQL statement as the superuser in `database`; panics on failure.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let out = self.run_tool(

@@ -502,3 +502,76 @@ fn operator_migrate_moves_a_store_to_postgres_and_back_without_re_entering_a_sec
         r.raw
     );
 }
+
+#[test]
+fn tls_to_the_database_verifies_the_certificate_and_host_name() {
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let tmp = tempfile::tempdir().unwrap();
+    // A private CA and a server certificate for "localhost".
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let server_cert = server_params.signed_by(&server_key, &issuer).unwrap();
+    cluster.enable_tls(&server_cert.pem(), &server_key.serialize_pem());
+    let ca_file = tmp.path().join("db-ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let tls_url = url
+        .replace("127.0.0.1", "localhost")
+        .replace("sslmode=disable", "sslmode=verify-full");
+
+    // With the CA: the replica works over TLS.
+    let ok = replica(
+        &cluster,
+        &tls_url,
+        &format!("storage_ca_file = \"{}\"\n", ca_file.display()),
+    );
+    let (key, root) = init(&ok);
+    unseal(&ok, &key);
+    assert_eq!(
+        write(&ok, &root, "tls/x", json!({"data": {"v": "over-tls"}})).status,
+        200
+    );
+    let sessions = cluster.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND usename = 'vaultd'",
+    );
+    assert_ne!(sessions, "0", "vaultd's sessions are not encrypted");
+    drop(ok);
+
+    // Without it (web PKI roots) or for the wrong host name: refused at start, one line.
+    let run = |config: String| {
+        let path = tmp.path().join("vaultd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\n{}{config}",
+                cluster.replica_config(&tls_url)
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(e2e::binary("vaultd"))
+            .args(["server", "--config"])
+            .arg(&path)
+            .env_remove("VAULTD_STORAGE_URL")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(String::new());
+    assert!(e.contains("PostgreSQL TLS"), "{e}");
+    let other_ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut other_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = other_params.self_signed(&other_ca_key).unwrap();
+    let other_file = tmp.path().join("other-ca.pem");
+    std::fs::write(&other_file, other_ca.pem()).unwrap();
+    let e = run(format!("storage_ca_file = \"{}\"\n", other_file.display()));
+    assert!(e.contains("PostgreSQL TLS"), "{e}");
+}

@@ -178,6 +178,25 @@ fn connect_error(e: tokio_postgres::Error) -> StoreError {
     if e.as_db_error().is_some() {
         return db_error(e);
     }
+    // A certificate the roots do not vouch for is a configuration error, not an outage.
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        if let Some(tls) = cause.downcast_ref::<tokio_rustls::rustls::Error>() {
+            return StoreError::Backend(format!(
+                "PostgreSQL TLS: {tls} (check storage_ca_file and the host name in storage_url)"
+            ));
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && let Some(tls) = io
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<tokio_rustls::rustls::Error>())
+        {
+            return StoreError::Backend(format!(
+                "PostgreSQL TLS: {tls} (check storage_ca_file and the host name in storage_url)"
+            ));
+        }
+        source = cause.source();
+    }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if io || e.is_closed() || e.to_string().contains("timeout") {
         unavailable(e)
