@@ -277,6 +277,7 @@ pub async fn open_backend(
         }
         config::Storage::Postgres(options) => {
             let backend = store::postgres::PostgresBackend::new(options)?;
+            backend.spawn_listener();
             match backend.check().await {
                 Ok(()) => {}
                 Err(store::StoreError::Unavailable(cause)) => {

@@ -114,6 +114,11 @@ pub struct PolicyStore {
     current: RwLock<Option<(Arc<PolicySnapshot>, Instant)>>,
     /// One refresh at a time; waiters then use its result.
     refresh: tokio::sync::Mutex<()>,
+    /// The storage engine's change signal (PostgreSQL `NOTIFY`), if it has one, and the last
+    /// value a refresh saw: a change makes the next request re-read at once instead of
+    /// waiting out [`REFRESH_AFTER`].
+    changes: Option<tokio::sync::watch::Receiver<u64>>,
+    seen_change: std::sync::atomic::AtomicU64,
     write_lock: tokio::sync::Mutex<()>,
     pub jwks: Arc<JwksCache>,
 }
@@ -150,16 +155,29 @@ fn diff<T: PartialEq>(
 
 impl PolicyStore {
     pub fn new(store: SealedStore, jwks: Arc<JwksCache>) -> Self {
+        let changes = store.backend().config_changes();
         Self {
             store,
             current: RwLock::new(None),
             refresh: tokio::sync::Mutex::new(()),
+            changes,
+            seen_change: std::sync::atomic::AtomicU64::new(0),
             write_lock: tokio::sync::Mutex::new(()),
             jwks,
         }
     }
 
+    /// The change signal's current value, if there is a signal.
+    fn change_mark(&self) -> Option<u64> {
+        self.changes.as_ref().map(|rx| *rx.borrow())
+    }
+
     fn cached(&self, fresh_within: Duration) -> Option<Arc<PolicySnapshot>> {
+        if let Some(mark) = self.change_mark()
+            && mark != self.seen_change.load(std::sync::atomic::Ordering::Acquire)
+        {
+            return None;
+        }
         let guard = self.current.read().ok()?;
         let (snapshot, checked) = guard.as_ref()?;
         (checked.elapsed() < fresh_within).then(|| snapshot.clone())
@@ -181,8 +199,17 @@ impl PolicyStore {
         if let Some(snapshot) = self.cached(REFRESH_AFTER) {
             return Ok(snapshot);
         }
+        // Noted before reading: a change announced while we read triggers another read.
+        if let Some(mark) = self.change_mark() {
+            self.seen_change
+                .store(mark, std::sync::atomic::Ordering::Release);
+        }
         let (stored, _) = self.read_stored().await?;
-        let previous = self.cached(Duration::MAX);
+        let previous = self
+            .current
+            .read()
+            .ok()
+            .and_then(|guard| guard.as_ref().map(|(snapshot, _)| snapshot.clone()));
         let snapshot = match previous {
             Some(previous) if previous.version == stored.version => previous,
             _ => Arc::new(PolicySnapshot::new(stored)),

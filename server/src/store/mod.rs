@@ -170,6 +170,13 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Returns once every write applied so far is on stable storage.
     async fn sync(&self) -> Result<(), StoreError>;
+    /// A counter that moves when another process (a replica on the same database) may have
+    /// changed the `config` tree, for caches of it to re-read at once. Only a hint: caches
+    /// must still re-check on their own within a bound. `None`: the engine has no such signal
+    /// (a single-process engine needs none).
+    fn config_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 /// Refuses an [`Backend::apply_if_absent`] batch that does not create its own guard.

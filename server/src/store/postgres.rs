@@ -75,7 +75,18 @@ pub struct PostgresBackend {
     /// The schema check and migration, done once the database first answers.
     schema: OnceCell<()>,
     statement_timeout: Duration,
+    /// What the `LISTEN` connection needs to connect on its own.
+    listen: (
+        tokio_postgres::Config,
+        Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    ),
+    /// Bumped on every `NOTIFY` of a config change and on every (re)connect of the listener.
+    config_changes: tokio::sync::watch::Sender<u64>,
 }
+
+/// The channel a config change is announced on (in the transaction that makes it, so the
+/// notification is delivered exactly when the change commits).
+const CONFIG_CHANNEL: &str = "vaultd_config";
 
 impl std::fmt::Debug for PostgresBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -216,6 +227,43 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
     )
 }
 
+/// One `LISTEN` session: bumps `changes` once connected (a reconnect may have missed
+/// notifications) and on every notification, until the connection ends.
+async fn listen_once<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    changes: &tokio::sync::watch::Sender<u64>,
+) -> Result<(), tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, mut connection) = config.connect(tls).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                    if tx.send(()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    });
+    client
+        .batch_execute(&format!("LISTEN {CONFIG_CHANNEL}"))
+        .await?;
+    changes.send_modify(|n| *n += 1);
+    while rx.recv().await.is_some() {
+        changes.send_modify(|n| *n += 1);
+    }
+    driver.abort();
+    Ok(())
+}
+
 fn tree_id(tree: Tree) -> i16 {
     i16::from(tree.tag())
 }
@@ -258,13 +306,16 @@ impl PostgresBackend {
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = if tls {
-            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
+        let tls = match tls {
+            true => Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(
                 options.ca_file.as_deref(),
-            )?);
-            Manager::from_config(config, tls, manager_config)
-        } else {
-            Manager::from_config(config, NoTls, manager_config)
+            )?)),
+            false => None,
+        };
+        let listen = (config.clone(), tls.clone());
+        let manager = match tls {
+            Some(tls) => Manager::from_config(config, tls, manager_config),
+            None => Manager::from_config(config, NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
@@ -278,7 +329,29 @@ impl PostgresBackend {
             pool,
             schema: OnceCell::new(),
             statement_timeout: options.statement_timeout,
+            listen,
+            config_changes: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Keeps one extra connection that `LISTEN`s for config changes made by any replica and
+    /// bumps [`Backend::config_changes`]; reconnects (and bumps, so caches reload in full)
+    /// whenever it drops. Call once, inside the runtime.
+    pub fn spawn_listener(&self) {
+        let (config, tls) = self.listen.clone();
+        let changes = self.config_changes.clone();
+        tokio::spawn(async move {
+            loop {
+                let result = match &tls {
+                    Some(tls) => listen_once(&config, tls.clone(), &changes).await,
+                    None => listen_once(&config, NoTls, &changes).await,
+                };
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "config listener disconnected; reconnecting");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
     }
 
     /// Connects and checks or creates the schema now. `Err(Unavailable)` means the database
@@ -364,6 +437,11 @@ impl PostgresBackend {
                 Some(v) => tx.execute(&upsert, &[&tree, &w.key, v]).await?,
                 None => tx.execute(&delete, &[&tree, &w.key]).await?,
             };
+        }
+        // Delivered to every listening replica when (and only if) this transaction commits.
+        if writes.iter().any(|w| w.tree == Tree::Config) {
+            tx.batch_execute(&format!("NOTIFY {CONFIG_CHANNEL}"))
+                .await?;
         }
         Ok(())
     }
@@ -490,6 +568,10 @@ impl Backend for PostgresBackend {
         Err(StoreError::Unavailable(
             "guarded write kept conflicting with concurrent writers".into(),
         ))
+    }
+
+    fn config_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.config_changes.subscribe())
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
