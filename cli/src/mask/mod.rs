@@ -3,6 +3,7 @@
 //! - [`MaskSet`] turns secret values into the byte patterns to hide: each value of at least
 //!   [`MIN_LEN`] bytes, each such line of a multi-line value, and their encoded forms
 //!   ([`variants`]: base64 at every alignment, JSON-escaped, URL-encoded, shell-quoted, XML).
+//!   A value that is JSON text also has each string leaf masked that way ([`structured`]).
 //! - [`StreamMasker`] ([`stream`]) filters a byte stream through a set: every occurrence of a
 //!   pattern becomes `***`, overlapping or touching occurrences become a single `***`, and every
 //!   other byte passes through unchanged. No way of splitting the stream into writes lets a
@@ -15,6 +16,7 @@
 
 mod prefilter;
 mod stream;
+mod structured;
 mod variants;
 
 #[cfg(test)]
@@ -72,6 +74,11 @@ impl MaskSet {
                 _ => {
                     for unit in variants::units(value) {
                         variants::push_forms(unit, &mut patterns);
+                    }
+                    for leaf in structured::leaves(value) {
+                        for unit in variants::units(&leaf) {
+                            variants::push_forms(unit, &mut patterns);
+                        }
                     }
                 }
             }

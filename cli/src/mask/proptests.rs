@@ -198,28 +198,78 @@ struct Case {
     pieces: Vec<usize>,
 }
 
+/// How a stored value wraps its secrets: plain, or as the string leaves of JSON text nested
+/// in objects, arrays and strings that hold JSON (as a service-account key file does).
+#[derive(Debug, Clone)]
+enum Nesting {
+    Object(String),
+    Array,
+    /// JSON text stored inside a JSON string.
+    Text,
+}
+
+/// A stored value and the secrets inside it that must be masked wherever they appear.
+fn stored_value() -> impl Strategy<Value = (Vec<u8>, Vec<Vec<u8>>)> {
+    let nesting = prop_oneof![
+        "k[a-z]{0,5}".prop_map(Nesting::Object),
+        Just(Nesting::Array),
+        Just(Nesting::Text),
+    ];
+    prop_oneof![
+        2 => secret().prop_map(|secret| (secret.clone(), vec![secret])),
+        1 => (
+            prop::collection::vec(secret(), 1..=3),
+            prop::collection::vec(nesting, 0..=3),
+            any::<u32>(),
+        )
+            .prop_map(|(leaves, nesting, number)| {
+                // JSON strings are UTF-8: the leaf as the child would read it back.
+                let leaves: Vec<String> = leaves
+                    .iter()
+                    .map(|leaf| String::from_utf8_lossy(leaf).into_owned())
+                    .collect();
+                let mut items: Vec<serde_json::Value> =
+                    leaves.iter().cloned().map(serde_json::Value::from).collect();
+                items.push(serde_json::Value::from(number));
+                let mut value = serde_json::Value::Array(items);
+                for level in nesting {
+                    value = match level {
+                        Nesting::Object(key) => serde_json::json!({ key: value, "n": number }),
+                        Nesting::Array => serde_json::json!([value, null, true]),
+                        Nesting::Text => serde_json::json!([value.to_string()]),
+                    };
+                }
+                let units = leaves.into_iter().map(String::into_bytes).collect();
+                (value.to_string().into_bytes(), units)
+            }),
+    ]
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (
-        prop::collection::vec(secret(), 1..=3),
+        prop::collection::vec(stored_value(), 1..=3),
         prop::collection::vec((filler(), any::<prop::sample::Index>(), encoding()), 0..6),
         filler(),
         prop::collection::vec(1..48usize, 1..12),
     )
-        .prop_map(|(secrets, embedded, last, pieces)| {
+        .prop_map(|(values, embedded, last, pieces)| {
+            let secrets: Vec<Vec<u8>> = values.iter().map(|(value, _)| value.clone()).collect();
+            // What the child may print: a plain value, or one leaf of a structured one.
+            let units: Vec<Vec<u8>> = values.into_iter().flat_map(|(_, units)| units).collect();
             let mut data = Vec::new();
             let mut needles = Vec::new();
             for (filler, which, encoding) in embedded {
                 data.extend_from_slice(&filler);
-                let (text, needle) = embed(which.get::<Vec<u8>>(&secrets), &encoding);
+                let (text, needle) = embed(which.get::<Vec<u8>>(&units), &encoding);
                 data.extend_from_slice(&text);
                 if !needle.is_empty() {
                     needles.push(needle);
                 }
             }
             data.extend_from_slice(&last);
-            for secret in &secrets {
-                if secret.len() >= MIN_LEN {
-                    needles.push(secret.clone());
+            for unit in secrets.iter().chain(&units) {
+                if unit.len() >= MIN_LEN {
+                    needles.push(unit.clone());
                 }
             }
             Case {

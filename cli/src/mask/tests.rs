@@ -301,3 +301,32 @@ fn slow_path_without_an_automaton_agrees() {
     assert_eq!(slow.mask(text), set.mask(text));
     assert_eq!(trickle(&slow, text).1, set.mask(text));
 }
+
+#[test]
+fn structured_secret_leaves_are_masked_one_by_one() {
+    let value = r#"{"user":"app","pass":"n3sted-Pa55","hosts":["db-1.internal",7],
+        "key":"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+        "inner":"{\"token\":\"deep-t0ken-value\"}"}"#;
+    let set = MaskSet::new([value]);
+    let text = format!(
+        "pass=n3sted-Pa55 host=db-1.internal user=app b64={} line=hkiG9w0BAQEFAASC token=deep-t0ken-value json={}",
+        STANDARD.encode("n3sted-Pa55"),
+        serde_json::to_string("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n").unwrap(),
+    );
+    assert_eq!(
+        String::from_utf8(set.mask(text.as_bytes())).unwrap(),
+        "pass=*** host=*** user=app b64=*** line=*** token=*** json=\"***\""
+    );
+    // A string that holds JSON (a service-account key stored as text) is unpacked too.
+    let as_text =
+        serde_json::to_string(&serde_json::json!({"private_key_id": "0123abcd-id"})).unwrap();
+    assert_eq!(
+        MaskSet::new([as_text.as_str()]).mask(b"id 0123abcd-id"),
+        b"id ***"
+    );
+    // Not JSON, or broken JSON: only the value itself.
+    assert_eq!(
+        MaskSet::new(["{not json \"abcdefgh\""]).mask(b"abcdefgh"),
+        b"abcdefgh"
+    );
+}
