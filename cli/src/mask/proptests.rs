@@ -45,6 +45,8 @@ enum Encoding {
         padded: bool,
         prefix: Vec<u8>,
         suffix: Vec<u8>,
+        /// Wrapped at this column with this line break, as `base64` and PEM do.
+        wrap: Option<(usize, &'static str)>,
     },
     Json,
     Url {
@@ -59,14 +61,25 @@ fn encoding() -> impl Strategy<Value = Encoding> {
     prop_oneof![
         Just(Encoding::Raw),
         (0..4usize).prop_map(Encoding::Line),
-        (any::<bool>(), any::<bool>(), bytes(5), bytes(3)).prop_map(
-            |(url_safe, padded, prefix, suffix)| Encoding::Base64 {
-                url_safe,
-                padded,
-                prefix,
-                suffix,
-            }
-        ),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            bytes(5),
+            bytes(3),
+            prop::option::of((
+                1..80usize,
+                prop::sample::select(&["\n", "\r\n", "\r\r\n"][..])
+            )),
+        )
+            .prop_map(
+                |(url_safe, padded, prefix, suffix, wrap)| Encoding::Base64 {
+                    url_safe,
+                    padded,
+                    prefix,
+                    suffix,
+                    wrap,
+                }
+            ),
         Just(Encoding::Json),
         any::<bool>().prop_map(|space_plus| Encoding::Url { space_plus }),
         Just(Encoding::ShellSingle),
@@ -100,6 +113,7 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             padded,
             prefix,
             suffix,
+            wrap,
         } => {
             let engine = match (url_safe, padded) {
                 (false, true) => STANDARD,
@@ -125,6 +139,15 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             let (actual, zeros, ones) = (encode(None), encode(Some(0x00)), encode(Some(0xff)));
             let run = longest_run(&zeros, &ones);
             let needle = actual[run].to_vec();
+            let actual = match wrap {
+                Some((column, newline)) => actual
+                    .chunks(*column)
+                    .flat_map(|line| [line, newline.as_bytes()])
+                    .flatten()
+                    .copied()
+                    .collect(),
+                None => actual,
+            };
             masked(actual, needle)
         }
         Encoding::Json => match std::str::from_utf8(secret) {
@@ -299,6 +322,66 @@ fn reference_runs(patterns: &[Vec<u8>], data: &[u8]) -> Vec<Range<usize>> {
     runs
 }
 
+/// The view of `data` the masker matches base64 forms on: every `\n` and up to two `\r`
+/// before it left out (and, for a stream that may go on, up to two `\r` at the very end).
+/// Returns the characters and where each one is in `data`.
+fn reference_view(data: &[u8], may_go_on: bool) -> (Vec<u8>, Vec<usize>) {
+    let mut left_out = vec![false; data.len()];
+    let leave_crs_before = |left_out: &mut Vec<bool>, mut at: usize| {
+        for _ in 0..2 {
+            if at > 0 && data[at - 1] == b'\r' {
+                left_out[at - 1] = true;
+                at -= 1;
+            }
+        }
+    };
+    for at in 0..data.len() {
+        if data[at] == b'\n' {
+            left_out[at] = true;
+            leave_crs_before(&mut left_out, at);
+        }
+    }
+    if may_go_on {
+        leave_crs_before(&mut left_out, data.len());
+    }
+    (0..data.len())
+        .filter(|&at| !left_out[at])
+        .map(|at| (data[at], at))
+        .unzip()
+}
+
+/// [`reference_runs`] plus the base64 forms found in the view, merged.
+fn reference_all_runs(set: &MaskSet, data: &[u8]) -> Vec<Range<usize>> {
+    let mut runs = reference_runs(&set.patterns, data);
+    if let Some(wrapped) = &set.wrapped {
+        let (view, at) = reference_view(data, false);
+        for run in reference_runs(wrapped.patterns(), &view) {
+            runs.push(at[run.start]..at[run.end - 1] + 1);
+        }
+    }
+    runs.sort_by_key(|run| run.start);
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for run in runs {
+        match merged.last_mut() {
+            Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+            _ => merged.push(run),
+        }
+    }
+    merged
+}
+
+/// [`reference_hold`], or earlier if the view of what came so far ends in a proper prefix of a
+/// base64 form.
+fn reference_all_hold(set: &MaskSet, data: &[u8]) -> usize {
+    let raw = reference_hold(&set.patterns, data);
+    let Some(wrapped) = &set.wrapped else {
+        return raw;
+    };
+    let (view, at) = reference_view(data, true);
+    let in_view = reference_hold(wrapped.patterns(), &view);
+    at.get(in_view).map_or(raw, |&start| start.min(raw))
+}
+
 /// The output for `data[..upto]` when the whole data has the given runs: runs starting
 /// before `upto` count whole.
 fn reference_output(runs: &[Range<usize>], data: &[u8], upto: usize) -> Vec<u8> {
@@ -354,11 +437,17 @@ proptest! {
         }
         masker.finish(&mut out).unwrap();
 
+        let (out_view, _) = reference_view(&out, false);
         for needle in &case.needles {
             prop_assert!(!contains(&out, needle), "{:?} survived in {:?}", needle, out);
+            let base64 = needle.iter().all(|&byte| wrapped::is_base64(byte));
+            prop_assert!(
+                !base64 || !contains(&out_view, needle),
+                "{:?} survived across lines in {:?}", needle, out
+            );
         }
 
-        let runs = reference_runs(&set.patterns, &case.data);
+        let runs = reference_all_runs(&set, &case.data);
         let expected = reference_output(&runs, &case.data, case.data.len());
         prop_assert_eq!(&out, &expected);
         prop_assert_eq!(&set.mask(&case.data), &expected);
@@ -367,7 +456,7 @@ proptest! {
         // held-back suffix already written.
         for (fed, so_far) in outputs {
             prop_assert!(expected.starts_with(&so_far));
-            let hold = reference_hold(&set.patterns, &case.data[..fed]);
+            let hold = reference_all_hold(&set, &case.data[..fed]);
             let due = reference_output(&runs, &case.data, hold);
             prop_assert!(so_far.len() >= due.len(), "fed {}: {:?} < {:?}", fed, so_far, due);
         }
@@ -380,7 +469,7 @@ proptest! {
         pieces in prop::collection::vec(1..64usize, 1..8),
     ) {
         let set = MaskSet::new(&secrets);
-        prop_assume!(set.patterns.iter().all(|pattern| !contains(&data, pattern)));
+        prop_assume!(reference_all_runs(&set, &data).is_empty());
         let mut masker = StreamMasker::new(&set);
         let mut out = Vec::new();
         let mut fed = 0;

@@ -330,3 +330,86 @@ fn structured_secret_leaves_are_masked_one_by_one() {
         b"abcdefgh"
     );
 }
+
+/// `text` with its line breaks (`\n`, `\r\n`) left out.
+fn unwrapped(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .copied()
+        .filter(|&byte| byte != b'\n' && byte != b'\r')
+        .collect()
+}
+
+fn wrap(encoded: &str, column: usize, newline: &str) -> String {
+    let lines: Vec<String> = encoded
+        .as_bytes()
+        .chunks(column)
+        .map(|line| String::from_utf8(line.to_vec()).unwrap())
+        .collect();
+    lines.join(newline) + newline
+}
+
+#[test]
+fn wrapped_base64_is_masked_at_any_column_and_offset() {
+    // 60 bytes: `base64` splits its encoding over two 76-column lines.
+    let secret = "AKIA-very-long-service-credential-0123456789-abcdefghijklmno";
+    let set = MaskSet::new([secret]);
+    for prefix_len in [0, 1, 2, 100, 1001] {
+        // A docker config.json with the secret at any offset.
+        let filler = "{\"auths\":{\"registry.example.com\":{\"auth\":\"".repeat(30);
+        let document = format!("{}{secret}\"}}}}}}", &filler[..prefix_len]);
+        for engine in [STANDARD, URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(&document);
+            for column in [1, 2, 3, 4, 5, 7, 16, 63, 64, 76] {
+                for newline in ["\n", "\r\n", "\r\r\n"] {
+                    let text = format!("begin\n{}end\n", wrap(&encoded, column, newline));
+                    let masked = set.mask(text.as_bytes());
+                    let shown = String::from_utf8_lossy(&masked);
+                    assert!(
+                        shown.starts_with("begin\n") && shown.ends_with("end\n"),
+                        "{shown}"
+                    );
+                    assert!(shown.contains("***"), "column {column}: {shown}");
+                    // The characters only the secret determines (see base64_at_every_alignment…)
+                    // must not be readable even with the line breaks taken out.
+                    let offset = document.find(secret).unwrap();
+                    let first = (4 * offset).div_ceil(3);
+                    let last = 4 * (offset + secret.len()) / 3;
+                    let core = &encoded.as_bytes()[first..last];
+                    assert!(
+                        !contains(&unwrapped(&masked), core),
+                        "column {column}, offset {offset}: {shown}"
+                    );
+                    assert_eq!(trickle(&set, text.as_bytes()).1, masked, "column {column}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_line_ending_in_base64_is_held_only_while_it_may_go_on() {
+    let secret = "wrapped-secret-value-that-spans-lines-0123456789";
+    let set = MaskSet::new([secret]);
+    let encoded = STANDARD.encode(secret);
+    let (first, second) = encoded.split_at(20);
+    let mut masker = StreamMasker::new(&set);
+    let mut out = Vec::new();
+    masker.write(b"plain line\n", &mut out).unwrap();
+    assert_eq!(out, b"plain line\n");
+    masker
+        .write(format!("{first}\n").as_bytes(), &mut out)
+        .unwrap();
+    // The whole line could be the start of the encoding: nothing of it is written yet.
+    assert_eq!(out, b"plain line\n");
+    masker
+        .write(format!("{second}\n").as_bytes(), &mut out)
+        .unwrap();
+    masker.write(b"done.\n", &mut out).unwrap();
+    assert_eq!(out, b"plain line\n***\ndone.\n");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}

@@ -28,10 +28,11 @@ pub(super) fn units(value: &[u8]) -> Vec<&[u8]> {
     units
 }
 
-/// Appends `unit` and every encoded form of it.
-pub(super) fn push_forms(unit: &[u8], forms: &mut Vec<Vec<u8>>) {
+/// Appends `unit` and every encoded form of it; the base64 forms go to `base64`, which are
+/// also looked for across line breaks.
+pub(super) fn push_forms(unit: &[u8], forms: &mut Vec<Vec<u8>>, base64: &mut Vec<Vec<u8>>) {
     forms.push(unit.to_vec());
-    push_base64(unit, forms);
+    push_base64(unit, base64);
     push_json(unit, forms);
     push_url(unit, forms);
     push_shell(unit, forms);

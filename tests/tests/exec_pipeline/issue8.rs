@@ -74,3 +74,43 @@ print("user:", db["user"])
         &[NESTED_PASS, SA_KEY_ID, PEM_LINE],
     );
 }
+
+/// The characters of `base64(prefix + secret + …)` that only the secret determines.
+fn base64_core(prefix_len: usize, secret: &str) -> String {
+    use base64::Engine;
+    let data = format!("{}{secret}", "x".repeat(prefix_len));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
+    encoded[(4 * prefix_len).div_ceil(3)..4 * (prefix_len + secret.len()) / 3].to_owned()
+}
+
+#[test]
+fn wrapped_base64_is_masked_at_any_column() {
+    // 64 bytes: `base64` wraps its encoding over two lines.
+    const LONG_KEY: &str = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0-0123456789abcdefghijklmn";
+    let (j, env) = job_with("long", json!({ "K": LONG_KEY }));
+    let script = r#"
+echo begin-plain; printf %s "$K" | base64
+echo begin-openssl; printf %s "$K" | openssl base64 2>/dev/null || printf %s "$K" | base64 -w 64
+echo begin-docker; printf '{"auths":{"r":{"auth":"%s"}}}' "$K" | base64 -w 64
+echo begin-fold; printf %s "$K" | base64 -w 0 | fold -w 7; echo
+echo end-of-output
+"#;
+    let out = j.run(
+        &env,
+        &["exec", "--secret", "prod/long", "--", "sh", "-c", script],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    let unwrapped = out.stdout.replace(['\n', '\r'], "");
+    assert_masked(
+        &unwrapped,
+        &[
+            "begin-plain",
+            "begin-openssl",
+            "begin-docker",
+            "begin-fold",
+            "end-of-output",
+        ],
+        &[&base64_core(0, LONG_KEY), &base64_core(23, LONG_KEY)],
+    );
+    assert!(out.stdout.matches("***").count() >= 4, "{}", out.stdout);
+}
