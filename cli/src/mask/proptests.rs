@@ -51,10 +51,25 @@ enum Encoding {
     Json,
     Url {
         space_plus: bool,
+        /// The characters this encoder keeps literal besides letters and digits.
+        kept: &'static [u8],
+        lowercase_hex: bool,
     },
     ShellSingle,
     ShellDouble,
 }
+
+/// What URL encoders keep literal besides letters and digits: RFC 3986, Python's `quote()`,
+/// `encodeURIComponent`, `encodeURI`, forms, PHP `urlencode`, Go path segments.
+const URL_ENCODERS: &[&[u8]] = &[
+    b"-._~",
+    b"-._~/",
+    b"-._~!*'()",
+    b"-._~!*'();/?:@&=+$,#",
+    b"-._*",
+    b"-._",
+    b"-._~$&+:=@",
+];
 
 fn encoding() -> impl Strategy<Value = Encoding> {
     let bytes = |max| prop::collection::vec(any::<u8>(), 0..=max);
@@ -81,7 +96,16 @@ fn encoding() -> impl Strategy<Value = Encoding> {
                 }
             ),
         Just(Encoding::Json),
-        any::<bool>().prop_map(|space_plus| Encoding::Url { space_plus }),
+        (
+            any::<bool>(),
+            prop::sample::select(URL_ENCODERS),
+            any::<bool>(),
+        )
+            .prop_map(|(space_plus, kept, lowercase_hex)| Encoding::Url {
+                space_plus,
+                kept,
+                lowercase_hex,
+            }),
         Just(Encoding::ShellSingle),
         Just(Encoding::ShellDouble),
     ]
@@ -158,14 +182,17 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             }
             Err(_) => masked(secret.to_vec(), secret.to_vec()),
         },
-        Encoding::Url { space_plus } => {
+        Encoding::Url {
+            space_plus,
+            kept,
+            lowercase_hex,
+        } => {
             let mut out = Vec::new();
             for &byte in secret {
                 match byte {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        out.push(byte)
-                    }
+                    _ if byte.is_ascii_alphanumeric() || kept.contains(&byte) => out.push(byte),
                     b' ' if *space_plus => out.push(b'+'),
+                    _ if *lowercase_hex => out.extend_from_slice(format!("%{byte:02x}").as_bytes()),
                     _ => out.extend_from_slice(format!("%{byte:02X}").as_bytes()),
                 }
             }

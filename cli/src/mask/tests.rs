@@ -413,3 +413,38 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+#[test]
+fn url_encodings_that_keep_some_characters_literal() {
+    let secret = "p@ss/w+rd (x)!*'~";
+    for (encoder, encoded) in [
+        ("python quote()", "p%40ss/w%2Brd%20%28x%29%21%2A%27~"),
+        ("python quote_plus()", "p%40ss%2Fw%2Brd+%28x%29%21%2A%27~"),
+        ("encodeURIComponent", "p%40ss%2Fw%2Brd%20(x)!*'~"),
+        ("encodeURI", "p@ss/w+rd%20(x)!*'~"),
+        ("form encoding", "p%40ss%2Fw%2Brd+%28x%29%21*%27%7E"),
+        ("go url.PathEscape", "p@ss%2Fw+rd%20%28x%29%21%2A%27~"),
+        ("go url.URL path", "p@ss/w+rd%20%28x%29%21%2A%27~"),
+        ("php urlencode", "p%40ss%2Fw%2Brd+%28x%29%21%2A%27%7E"),
+    ] {
+        let text = format!("GET https://host/?q={encoded}&next=1");
+        assert_eq!(
+            mask_str(&[secret], &text),
+            "GET https://host/?q=***&next=1",
+            "{encoder}"
+        );
+        let lower: String = text
+            .split('%')
+            .enumerate()
+            .map(|(i, part)| match i {
+                0 => part.to_owned(),
+                _ => format!("%{}{}", part.get(..2).unwrap().to_lowercase(), &part[2..]),
+            })
+            .collect();
+        assert_eq!(
+            mask_str(&[secret], &lower),
+            "GET https://host/?q=***&next=1",
+            "{encoder}, lowercase hex"
+        );
+    }
+}

@@ -174,14 +174,36 @@ fn json_escape(unit: &[u8], style: JsonStyle) -> Vec<u8> {
     out
 }
 
-/// Percent-encoding as URL libraries write it: RFC 3986 (Go, Python, .NET), JavaScript's
-/// `encodeURIComponent`, and HTML form encoding; space as `%20` and as `+`; upper- and
-/// lowercase hex.
+/// Percent-encoding as URL libraries write it, each keeping its own set of characters
+/// literal; space as `%20` and as `+`; upper- and lowercase hex.
 fn push_url(unit: &[u8], forms: &mut Vec<Vec<u8>>) {
+    /// RFC 3986 unreserved: Python `quote(safe="")` and `quote_plus`, Go `QueryEscape`, .NET
+    /// `EscapeDataString`, PHP `rawurlencode`, curl.
     const RFC3986: &[u8] = b"-._~";
+    /// Python's `quote()` default (`safe="/"`).
+    const PYTHON_QUOTE: &[u8] = b"-._~/";
+    /// JavaScript's `encodeURIComponent`.
     const URI_COMPONENT: &[u8] = b"-._~!*'()";
+    /// JavaScript's `encodeURI`.
+    const URI: &[u8] = b"-._~!*'();/?:@&=+$,#";
+    /// HTML forms (WHATWG `application/x-www-form-urlencoded`), Java `URLEncoder`, Ruby.
     const FORM: &[u8] = b"-._*";
-    for kept in [RFC3986, URI_COMPONENT, FORM] {
+    /// PHP `urlencode`.
+    const PHP: &[u8] = b"-._";
+    /// Go `url.PathEscape` (a path segment).
+    const GO_SEGMENT: &[u8] = b"-._~$&+:=@";
+    /// Go `url.URL` paths (`EscapedPath`).
+    const GO_PATH: &[u8] = b"-._~$&+,/:;=@";
+    for kept in [
+        RFC3986,
+        PYTHON_QUOTE,
+        URI_COMPONENT,
+        URI,
+        FORM,
+        PHP,
+        GO_SEGMENT,
+        GO_PATH,
+    ] {
         for space_plus in [false, true] {
             for upper in [false, true] {
                 forms.push(percent_encode(unit, kept, space_plus, upper));

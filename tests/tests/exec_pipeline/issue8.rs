@@ -114,3 +114,28 @@ echo end-of-output
     );
     assert!(out.stdout.matches("***").count() >= 4, "{}", out.stdout);
 }
+
+#[test]
+fn url_encodings_that_keep_slash_or_plus_are_masked() {
+    let j = job();
+    let env = vec![("VAULTCTL_TOKEN".to_owned(), j.server.root().to_owned())];
+    let script = r#"
+import os, urllib.parse
+s = os.environ["DB_PASSWORD"]
+print("quote=" + urllib.parse.quote(s) + ";")
+print("quote_plus=" + urllib.parse.quote_plus(s) + ";")
+print("uri=" + urllib.parse.quote(s, safe=";,/?:@&=+$#!*'()~") + ";")
+"#;
+    let out = j.run(
+        &env,
+        &[
+            "exec", "--secret", "prod/app", "--", "python3", "-c", script,
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_masked(
+        &out.stdout,
+        &["quote=***;", "quote_plus=***;", "uri=***;"],
+        &["Sup3r%24ecret%22pass/word", "word%2Bwith", "with+spaces"],
+    );
+}
