@@ -79,11 +79,11 @@ impl MaskSet {
                 len if len < MIN_LEN => too_short.push(index),
                 _ => {
                     for unit in variants::units(value) {
-                        variants::push_forms(unit, &mut patterns, &mut base64);
+                        variants::push_forms(&unit, &mut patterns, &mut base64);
                     }
                     for leaf in structured::leaves(value) {
                         for unit in variants::units(&leaf) {
-                            variants::push_forms(unit, &mut patterns, &mut base64);
+                            variants::push_forms(&unit, &mut patterns, &mut base64);
                         }
                     }
                 }

@@ -40,6 +40,9 @@ enum Encoding {
     Raw,
     /// One line of a multi-line value.
     Line(usize),
+    /// The whole value with its line breaks rewritten: through a pty (every `\n` gains a
+    /// `\r`), or written with `\r\n`, `\n`, or `\r\n` through a pty.
+    LineBreaks(usize),
     Base64 {
         url_safe: bool,
         padded: bool,
@@ -76,6 +79,7 @@ fn encoding() -> impl Strategy<Value = Encoding> {
     prop_oneof![
         Just(Encoding::Raw),
         (0..4usize).prop_map(Encoding::Line),
+        (0..4usize).prop_map(Encoding::LineBreaks),
         (
             any::<bool>(),
             any::<bool>(),
@@ -131,6 +135,21 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             let line = lines[index % lines.len()];
             let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
             masked(line.clone(), line)
+        }
+        Encoding::LineBreaks(kind) => {
+            let stored: Vec<&[u8]> = secret.split(|&byte| byte == b'\n').collect();
+            let stripped: Vec<&[u8]> = stored
+                .iter()
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .collect();
+            let text = match kind {
+                _ if stored.len() == 1 => secret.to_vec(),
+                0 => stored.join(&b"\r\n"[..]),
+                1 => stripped.join(&b"\r\n"[..]),
+                2 => stripped.join(&b"\n"[..]),
+                _ => stripped.join(&b"\r\r\n"[..]),
+            };
+            masked(text.clone(), text)
         }
         Encoding::Base64 {
             url_safe,

@@ -448,3 +448,27 @@ fn url_encodings_that_keep_some_characters_literal() {
         );
     }
 }
+
+#[test]
+fn multi_line_values_are_masked_through_crlf_and_a_pty() {
+    // Every line is under 4 bytes: only the whole value can be masked.
+    let short_lines = "ab1\ncd2\nef3";
+    let set = MaskSet::new([short_lines]);
+    for (how, text) in [
+        ("as stored", "[ab1\ncd2\nef3]"),
+        ("written with CRLF", "[ab1\r\ncd2\r\nef3]"),
+        ("through a pty", "[ab1\r\ncd2\r\nef3]"),
+    ] {
+        assert_eq!(set.mask(text.as_bytes()), b"[***]", "{how}");
+    }
+    // Stored with CRLF: a pty turns its `\r\n` into `\r\r\n`; a tool may print plain `\n`.
+    let crlf = "ab1\r\ncd2\r\nef3";
+    let set = MaskSet::new([crlf]);
+    for text in [
+        "[ab1\r\ncd2\r\nef3]",
+        "[ab1\r\r\ncd2\r\r\nef3]",
+        "[ab1\ncd2\nef3]",
+    ] {
+        assert_eq!(set.mask(text.as_bytes()), b"[***]", "{text:?}");
+    }
+}

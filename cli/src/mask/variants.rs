@@ -14,15 +14,27 @@ use zeroize::Zeroizing;
 pub const MIN_LEN: usize = 4;
 
 /// The byte strings masked for one secret value: the whole value and, for a multi-line value,
-/// each line (without its `\r`) that is at least [`MIN_LEN`] bytes long.
-pub(super) fn units(value: &[u8]) -> Vec<&[u8]> {
-    let mut units = vec![value];
+/// each line (without its `\r`) that is at least [`MIN_LEN`] bytes long, and the whole value
+/// with its line breaks as they reach the log when written with `\r\n`, through a
+/// pseudo-terminal (which turns `\n` into `\r\n`, so `\r\n` into `\r\r\n`), or with plain `\n`.
+pub(super) fn units(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut units = vec![Zeroizing::new(value.to_vec())];
     if value.contains(&b'\n') {
+        let lines: Vec<&[u8]> = value
+            .split(|&byte| byte == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .collect();
+        let kept = value.split(|&byte| byte == b'\n');
+        for newline in [&b"\n"[..], b"\r\n", b"\r\r\n"] {
+            units.push(Zeroizing::new(lines.join(newline)));
+        }
+        // Through a pty as stored: each `\n` gains a `\r`, whatever was before it.
+        units.push(Zeroizing::new(kept.collect::<Vec<_>>().join(&b"\r\n"[..])));
         units.extend(
-            value
-                .split(|&byte| byte == b'\n')
-                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-                .filter(|line| line.len() >= MIN_LEN),
+            lines
+                .iter()
+                .filter(|line| line.len() >= MIN_LEN)
+                .map(|line| Zeroizing::new(line.to_vec())),
         );
     }
     units

@@ -139,3 +139,35 @@ print("uri=" + urllib.parse.quote(s, safe=";,/?:@&=+$#!*'()~") + ";")
         &["Sup3r%24ecret%22pass/word", "word%2Bwith", "with+spaces"],
     );
 }
+
+#[test]
+fn multi_line_values_are_masked_through_a_pty_and_crlf() {
+    let (j, env) = job_with("lines", json!({ "SHORT_LINES": "ab1\ncd2\nef3" }));
+    let inner = format!(
+        "{} exec --secret prod/lines -- sh -c 'printf \"pty[%s]\\n\" \"$SHORT_LINES\"'",
+        binary("vaultctl").display()
+    );
+    // `script` gives vaultctl a terminal, so the child writes through a pty (`\n` → `\r\n`).
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &inner, "/dev/null"])
+        .env("VAULTCTL_ADDR", &j.server.addr)
+        .env("VAULTCTL_TOKEN", &env[0].1);
+    let out = run_with_stdin(cmd, b"");
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_masked(&out.stdout, &["pty[***]"], &["ab1", "cd2", "ef3"]);
+    // Through pipes, a child that writes `\r\n` itself.
+    let out = j.run(
+        &env,
+        &[
+            "exec",
+            "--secret",
+            "prod/lines",
+            "--",
+            "python3",
+            "-c",
+            r#"import os, sys; sys.stdout.write("crlf[" + os.environ["SHORT_LINES"].replace("\n", "\r\n") + "]\n")"#,
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_masked(&out.stdout, &["crlf[***]"], &["ab1", "cd2", "ef3"]);
+}
