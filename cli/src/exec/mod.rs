@@ -3,6 +3,7 @@
 //! ([`crate::mask`]).
 
 pub mod credential;
+pub mod env_names;
 pub mod run;
 pub mod secrets;
 

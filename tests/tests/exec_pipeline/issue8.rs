@@ -171,3 +171,73 @@ fn multi_line_values_are_masked_through_a_pty_and_crlf() {
     assert_eq!(out.status, Some(0), "{out:?}");
     assert_masked(&out.stdout, &["crlf[***]"], &["ab1", "cd2", "ef3"]);
 }
+
+#[test]
+fn secrets_cannot_set_names_that_change_how_programs_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let payload = format!("touch {}", marker.display());
+    let cases: &[(&str, serde_json::Value)] = &[
+        (
+            "git",
+            json!({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "core.fsmonitor", "GIT_CONFIG_VALUE_0": payload}),
+        ),
+        ("git-ssh", json!({ "GIT_SSH_COMMAND": payload })),
+        ("pager", json!({ "PAGER": payload })),
+        (
+            "jdk",
+            json!({ "JDK_JAVA_OPTIONS": "-javaagent:/tmp/evil.jar" }),
+        ),
+        ("dotnet", json!({ "DOTNET_STARTUP_HOOKS": "/tmp/evil.dll" })),
+        ("gconv", json!({ "GCONV_PATH": "/tmp/evil" })),
+        (
+            "python",
+            json!({ "PYTHONWARNINGS": "ignore::evil.Warning" }),
+        ),
+        ("zsh", json!({ "ZDOTDIR": "/tmp/evil" })),
+        ("bash-prompt", json!({ "PROMPT_COMMAND": payload })),
+        ("xtrace", json!({ "PS4": "$(touch /tmp/evil)" })),
+        ("npm", json!({ "npm_config_script_shell": "/tmp/evil" })),
+    ];
+    for (name, data) in cases {
+        let (j, env) = job_with(name, data.clone());
+        let out = j.run(
+            &env,
+            &[
+                "exec",
+                "--secret",
+                &format!("prod/{name}"),
+                "--",
+                "sh",
+                "-c",
+                &payload,
+            ],
+        );
+        assert_eq!(out.status, Some(1), "{name}: {out:?}");
+        assert!(out.stderr.contains("--env-file"), "{name}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("injected unmasked"),
+            "{name}: {}",
+            out.stderr
+        );
+        assert!(!marker.exists(), "{name}: the command ran");
+    }
+    // The deliberate opt-in: an env file maps the name explicitly.
+    let (j, env) = job_with("pager-ok", json!({ "PAGER": "cat" }));
+    let env_file = tmp.path().join("pager.env");
+    std::fs::write(&env_file, "PAGER=prod/pager-ok#PAGER\n").unwrap();
+    let out = j.run(
+        &env,
+        &[
+            "exec",
+            "--env-file",
+            env_file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "echo \"pager=$PAGER\"",
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert!(out.stdout.contains("pager=cat"), "{}", out.stdout);
+}
