@@ -57,16 +57,12 @@ fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
         writeln!(ctx.err, "vaultctl: {summary}")?;
     }
     let only = (!args.only.is_empty()).then_some(args.only.as_slice());
-    match secrets::resolve(&credential.client, &args.secrets, &mappings, only) {
-        Ok(injected) => Ok(Fetched {
-            credential,
-            injected,
-        }),
-        Err(e) => {
-            let _ = credential::revoke(&credential);
-            Err(e)
-        }
-    }
+    // On an error the credential is dropped here, which revokes it.
+    let injected = secrets::resolve(&credential.client, &args.secrets, &mappings, only)?;
+    Ok(Fetched {
+        credential,
+        injected,
+    })
 }
 
 /// Builds the mask set: every secret value, the token and the JWT. Warns (by name) about
@@ -109,7 +105,20 @@ pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
             "put the command after --, e.g. vaultctl exec --secret secret/app -- ./deploy.sh",
         ));
     }
-    let fetched = fetch(ctx, &args.secrets)?;
+    // Caught from here on, so that a SIGINT or SIGTERM during login or fetch does not kill
+    // vaultctl with the token alive: it is noticed below, before the command would start.
+    let mut signals = run::Signals::install()?;
+    let mut fetched = fetch(ctx, &args.secrets)?;
+    if let Some(signal) = signals.arrived() {
+        if let Err(e) = fetched.credential.revoke() {
+            let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
+        }
+        let _ = writeln!(
+            ctx.err,
+            "vaultctl: interrupted by signal {signal} before the command started; the token was revoked"
+        );
+        return Ok(Outcome::Exit(u8::try_from(128 + signal).unwrap_or(255)));
+    }
     let masks = masks(ctx, &fetched)?;
     ctx.out.flush()?;
     ctx.err.flush()?;
@@ -125,13 +134,16 @@ pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
         .iter()
         .map(|i| (i.name.clone(), Secret::new(i.value.expose().to_owned())))
         .collect();
-    let result = run::run(run::ChildSpec {
-        command: args.command,
-        add,
-        remove,
-        masks: (!args.no_mask).then_some(masks),
-    });
-    if let Err(e) = credential::revoke(&fetched.credential) {
+    let result = run::run(
+        run::ChildSpec {
+            command: args.command,
+            add,
+            remove,
+            masks: (!args.no_mask).then_some(masks),
+        },
+        signals,
+    );
+    if let Err(e) = fetched.credential.revoke() {
         let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
     }
     result.map(Outcome::Exit)
@@ -165,9 +177,9 @@ pub fn env(
     args: SecretArgs,
     format: Option<FormatArg>,
 ) -> Result<Outcome, Error> {
-    let fetched = fetch(ctx, &args)?;
+    let mut fetched = fetch(ctx, &args)?;
     let result = print_env(ctx, &fetched.injected, format.unwrap_or(FormatArg::Dotenv));
-    if let Err(e) = credential::revoke(&fetched.credential) {
+    if let Err(e) = fetched.credential.revoke() {
         let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
     }
     result.map(|()| Outcome::Done)
@@ -267,7 +279,7 @@ fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
 pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
     let fetched = fetch(ctx, &args)?;
     let masks = masks(ctx, &fetched)?;
-    let _ = credential::revoke(&fetched.credential);
+    // Dropping the credential revokes it: the filter needs no token.
     drop(fetched);
     let mut masker = StreamMasker::new(masks);
     let mut buf = vec![0u8; 64 * 1024];

@@ -108,8 +108,31 @@ fn duplicate(stream: &impl AsFd) -> Result<std::fs::File, Error> {
         })
 }
 
+/// The forwarded signals, caught from before login until the child has ended.
+pub struct Signals(SignalsInfo<WithOrigin>);
+
+impl Signals {
+    /// Installs the handlers: from now on these signals no longer end vaultctl.
+    pub fn install() -> Result<Signals, Error> {
+        SignalsInfo::<WithOrigin>::new(FORWARDED)
+            .map(Signals)
+            .map_err(|e| {
+                Error::failed(
+                    "setting up signal forwarding",
+                    e.to_string(),
+                    "report this as a bug",
+                )
+            })
+    }
+
+    /// The first signal that arrived since the last call, if any.
+    pub fn arrived(&mut self) -> Option<i32> {
+        self.0.pending().next().map(|origin| origin.signal)
+    }
+}
+
 /// Runs the child to completion; returns the exit code vaultctl should exit with.
-pub fn run(spec: ChildSpec) -> Result<u8, Error> {
+pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err(Error::failed(
             "starting the command",
@@ -149,14 +172,8 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
         }
     }
 
-    // Install handlers before the child exists so no signal slips through unforwarded.
-    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
-        Error::failed(
-            "setting up signal forwarding",
-            e.to_string(),
-            "report this as a bug",
-        )
-    })?;
+    // The handlers were installed before login, so no signal slips through unforwarded.
+    let Signals(mut signals) = signals;
     let handle = signals.handle();
     let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
     // The Command holds copies of the child's descriptors (the terminal's slave end): close

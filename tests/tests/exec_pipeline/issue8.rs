@@ -241,3 +241,201 @@ fn secrets_cannot_set_names_that_change_how_programs_start() {
     assert_eq!(out.status, Some(0), "{out:?}");
     assert!(out.stdout.contains("pager=cat"), "{}", out.stdout);
 }
+
+/// Tokens the server holds, from its metrics.
+fn active_tokens(j: &Job) -> f64 {
+    let r = j
+        .server
+        .get("sys/metrics?format=prometheus", Some(j.server.root()));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    r.raw
+        .lines()
+        .find(|line| line.contains("active_tokens") && !line.starts_with('#'))
+        .and_then(|line| line.split_whitespace().last())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no active_tokens in {}", r.raw))
+}
+
+fn github_login_env(j: &Job) -> Vec<(String, String)> {
+    let mut env = j.github_env();
+    env.push(("VAULTCTL_AUDIENCE".into(), AUD.into()));
+    env
+}
+
+#[test]
+fn token_is_revoked_when_stderr_cannot_be_written() {
+    let j = job();
+    let before = active_tokens(&j);
+    let env = github_login_env(&j);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut cmd = j.vaultctl(
+        &env,
+        &[
+            "exec",
+            "--role",
+            "gh-deploy",
+            "--secret",
+            "prod/app",
+            "--",
+            "true",
+        ],
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    cmd.stdout(std::process::Stdio::null()).stderr(full);
+    let status = cmd.status().unwrap();
+    assert_ne!(status.code(), Some(0), "a failed write is a failure");
+    assert_eq!(active_tokens(&j), before, "the token outlived vaultctl");
+    // The same login with a writable stderr does leave a token until exec ends: the count
+    // above would have seen it.
+    let out = j.run(
+        &github_login_env(&j),
+        &[
+            "exec",
+            "--role",
+            "gh-deploy",
+            "--secret",
+            "prod/app",
+            "--",
+            "true",
+        ],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    assert_revoked(&j, &accessor_of(&out));
+}
+
+#[test]
+fn token_is_revoked_when_stdout_cannot_be_written() {
+    let j = job();
+    let env = github_login_env(&j);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut cmd = j.vaultctl(
+        &env,
+        &[
+            "exec",
+            "--role",
+            "gh-deploy",
+            "--secret",
+            "prod/app",
+            "--",
+            "sh",
+            "-c",
+            "echo hello; echo more",
+        ],
+    );
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    cmd.stdout(full).stderr(std::process::Stdio::piped());
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let accessor = accessor_of(&Output {
+        status: out.status.code(),
+        stdout: String::new(),
+        stderr: stderr.into_owned(),
+    });
+    assert_revoked(&j, &accessor);
+}
+
+#[test]
+fn token_is_revoked_when_a_secret_is_missing_or_the_command_cannot_start() {
+    let j = job();
+    let env = github_login_env(&j);
+    for (case, args) in [
+        (
+            "missing secret",
+            vec![
+                "--secret",
+                "prod/app",
+                "--secret",
+                "prod/nope",
+                "--",
+                "true",
+            ],
+        ),
+        (
+            "denied secret",
+            vec!["--secret", "prod/other", "--", "true"],
+        ),
+        (
+            "cannot spawn",
+            vec!["--secret", "prod/app", "--", "/nonexistent/deploy.sh"],
+        ),
+    ] {
+        let mut full = vec!["exec", "--role", "gh-deploy"];
+        full.extend(args);
+        let out = j.run(&env, &full);
+        assert_eq!(out.status, Some(1), "{case}: {out:?}");
+        assert_revoked(&j, &accessor_of(&out));
+    }
+}
+
+#[test]
+fn token_is_revoked_on_sigterm_during_fetch() {
+    let server = Server::dev();
+    let root = server.root().to_owned();
+    // Many secrets, so that fetching them takes a while after the login line appears.
+    let paths: Vec<String> = (0..300).map(|i| format!("dev/many/s{i}")).collect();
+    for (i, path) in paths.iter().enumerate() {
+        server.put(
+            &format!("secret/data/{path}"),
+            Some(&root),
+            &json!({"data": {format!("K{i}"): format!("value-number-{i}")}}).to_string(),
+        );
+    }
+    let mut cmd = Command::new(binary("vaultctl"));
+    cmd.args(["dev-token"])
+        .env("VAULTCTL_ADDR", &server.addr)
+        .env("VAULTCTL_TOKEN", &root);
+    let jwt = run_with_stdin(cmd, b"").stdout.trim().to_owned();
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("ran");
+    let mut args = vec!["exec".to_owned(), "--role".into(), "dev".into()];
+    for path in &paths {
+        args.push("--secret".into());
+        args.push(path.clone());
+    }
+    args.extend(["--".into(), "touch".into(), marker.display().to_string()]);
+    let mut cmd = Command::new(binary("vaultctl"));
+    cmd.args(&args)
+        .env_remove("VAULTCTL_TOKEN")
+        .env_remove("VAULT_TOKEN")
+        .env("VAULTCTL_ADDR", &server.addr)
+        .env("VAULTCTL_JWT", &jwt)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    use std::io::Read;
+    while !String::from_utf8_lossy(&seen).contains("logged in") {
+        let n = stderr.read(&mut buf).unwrap();
+        assert!(n > 0, "no login line: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    stderr.read_to_end(&mut seen).unwrap();
+    let stderr = String::from_utf8_lossy(&seen).into_owned();
+    assert_eq!(status.code(), Some(128 + 15), "{stderr}");
+    assert!(!marker.exists(), "the command started after SIGTERM");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let accessor = accessor_of(&Output {
+        status: status.code(),
+        stdout: String::new(),
+        stderr,
+    });
+    let r = server.put(
+        "auth/token/lookup-accessor",
+        Some(&root),
+        &json!({ "accessor": accessor }).to_string(),
+    );
+    assert_eq!(r.status, 400, "token still alive: {}", r.raw);
+}
