@@ -230,10 +230,14 @@ fn write_github_env(ctx: &mut Ctx<'_>, injected: &[Injected]) -> Result<(), Erro
         )
     })?;
     for i in injected {
-        for line in std::iter::once(i.value.expose()).chain(i.value.expose().lines()) {
+        let value = i.value.expose();
+        let lines = value.lines().filter(|_| value.contains('\n'));
+        for line in std::iter::once(value).chain(lines) {
             let line = line.trim_end_matches('\r');
             if !line.trim().is_empty() {
-                writeln!(ctx.out, "::add-mask::{line}")?;
+                let mut command = add_mask_command(line);
+                writeln!(ctx.out, "{command}")?;
+                zeroize::Zeroize::zeroize(&mut command);
             }
         }
     }
@@ -270,6 +274,22 @@ fn write_github_env(ctx: &mut Ctx<'_>, injected: &[Injected]) -> Result<(), Erro
     Ok(())
 }
 
+/// `::add-mask::VALUE` with the value escaped as the runner's command syntax requires (it
+/// unescapes `%25`, `%0D`, `%0A`), so a value with `%` or line breaks registers as itself.
+fn add_mask_command(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    out.push_str("::add-mask::");
+    for c in value.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(bytes)
         .map_err(|e| Error::failed("making a heredoc delimiter", e.to_string(), "retry"))
@@ -300,6 +320,14 @@ pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_mask_values_are_escaped_as_the_runner_unescapes_them() {
+        assert_eq!(add_mask_command("plain"), "::add-mask::plain");
+        assert_eq!(add_mask_command("50%off"), "::add-mask::50%25off");
+        assert_eq!(add_mask_command("%0A"), "::add-mask::%250A");
+        assert_eq!(add_mask_command("a\r\nb\nc"), "::add-mask::a%0D%0Ab%0Ac");
+    }
 
     #[test]
     fn quoting() {

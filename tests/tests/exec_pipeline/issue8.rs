@@ -439,3 +439,38 @@ fn token_is_revoked_on_sigterm_during_fetch() {
     );
     assert_eq!(r.status, 400, "token still alive: {}", r.raw);
 }
+
+#[test]
+fn github_env_escapes_add_mask_values() {
+    let (j, mut env) = job_with(
+        "percent",
+        json!({"DISCOUNT": "save-50%-now%0A", "CERT": "first-line\r\nsecond-line"}),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let github_env = tmp.path().join("github_env");
+    std::fs::write(&github_env, "").unwrap();
+    env.push(("GITHUB_ENV".into(), github_env.to_str().unwrap().into()));
+    let out = j.run(
+        &env,
+        &["env", "--secret", "prod/percent", "--format", "github"],
+    );
+    assert_eq!(out.status, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    for want in [
+        "::add-mask::save-50%25-now%250A",
+        "::add-mask::first-line%0D%0Asecond-line",
+        "::add-mask::first-line",
+        "::add-mask::second-line",
+    ] {
+        assert!(
+            lines.contains(&want),
+            "{want} missing from:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        lines.iter().all(|line| line.starts_with("::add-mask::")),
+        "a value broke out of its command: {}",
+        out.stdout
+    );
+}
