@@ -6,6 +6,7 @@ pub mod credential;
 pub mod env_names;
 pub mod run;
 pub mod secrets;
+pub mod signals;
 
 use std::io::Write;
 use std::sync::Arc;

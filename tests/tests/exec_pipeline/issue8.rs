@@ -474,3 +474,92 @@ fn github_env_escapes_add_mask_values() {
         out.stdout
     );
 }
+
+/// A child that counts SIGTERM and SIGINT deliveries and, a second after the first, prints
+/// the count. Its marker ends in `:` so that no masking hold-back can delay it.
+const COUNTING_CHILD: &str = r#"
+import signal, sys, time
+n = 0
+def count(signum, frame):
+    global n
+    n += 1
+signal.signal(signal.SIGTERM, count)
+signal.signal(signal.SIGINT, count)
+print("ready:", flush=True)
+while n == 0:
+    time.sleep(0.01)
+time.sleep(1.0)
+print("deliveries: %d;" % n, flush=True)
+"#;
+
+/// Runs `cmd` (vaultctl exec of the counting child, possibly wrapped), calls `send` with
+/// vaultctl's pid once the child is ready, and returns the child's output.
+fn deliveries(mut cmd: Command, send: impl FnOnce(u32)) -> String {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    read_until(&mut stdout, "ready:");
+    send(child.id());
+    let mut rest = String::new();
+    use std::io::Read;
+    stdout.read_to_string(&mut rest).unwrap();
+    child.wait().unwrap();
+    rest
+}
+
+fn counting_exec(j: &Job, wrapper: &[&str]) -> Command {
+    let vaultctl = binary("vaultctl");
+    let mut args: Vec<&str> = wrapper.to_vec();
+    args.extend([
+        vaultctl.to_str().unwrap(),
+        "exec",
+        "--secret",
+        "prod/app",
+        "--",
+        "python3",
+        "-c",
+        COUNTING_CHILD,
+    ]);
+    let mut cmd = Command::new(args[0]);
+    cmd.args(&args[1..])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("VAULTCTL_ADDR", &j.server.addr)
+        .env("VAULTCTL_TOKEN", j.server.root());
+    cmd
+}
+
+#[test]
+fn a_signal_to_the_process_group_reaches_the_child_once() {
+    let j = job();
+    // `setsid` makes vaultctl the leader of a new group, as a CI agent's job would be.
+    let out = deliveries(counting_exec(&j, &["setsid"]), |pid| {
+        let status = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pid}")])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+    assert!(out.contains("deliveries: 1;"), "{out}");
+}
+
+#[test]
+fn timeout_interrupts_the_child_once() {
+    let j = job();
+    let out = deliveries(counting_exec(&j, &["timeout", "-s", "INT", "3"]), |_| {});
+    assert!(out.contains("deliveries: 1;"), "{out}");
+}
+
+#[test]
+fn a_signal_to_vaultctl_alone_is_passed_on_once() {
+    let j = job();
+    let out = deliveries(counting_exec(&j, &[]), |pid| {
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    });
+    assert!(out.contains("deliveries: 1;"), "{out}");
+}
