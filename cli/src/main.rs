@@ -13,6 +13,11 @@ fn main() -> ExitCode {
     // credentials removed from its environment out of /proc/<ppid>/environ or memory.
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_dumpable(false);
+    if std::env::args_os().nth(1).as_deref()
+        == Some(std::ffi::OsStr::new(vaultctl::exec::signals::PROBE_ARG))
+    {
+        return vaultctl::exec::signals::probe_main();
+    }
     // clap prints usage errors itself and exits with 2.
     let cli = Cli::parse();
     match vaultctl::run(cli) {

@@ -6,6 +6,7 @@
 //! 2. GitLab CI: the variable named by `--jwt-env`, else `VAULTCTL_ID_TOKEN`.
 //! 3. Anything else: `VAULTCTL_JWT`, or the file in `VAULTCTL_JWT_FILE`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -25,7 +26,9 @@ pub const CREDENTIAL_VARS: &[&str] = &[
     "VAULTCTL_JWT_FILE",
 ];
 
-/// How the token in use was obtained.
+/// How the token in use was obtained. A token vaultctl obtained itself is revoked when this
+/// is dropped, whatever path the command leaves by (an error, a failed write, a panic), unless
+/// [`Credential::revoke`] already did so.
 pub struct Credential {
     /// The client, carrying the token.
     pub client: Client,
@@ -35,6 +38,8 @@ pub struct Credential {
     pub sensitive: Vec<Secret>,
     /// For a login: role, accessor and TTL, shown so the job log says who it ran as.
     pub login_summary: Option<String>,
+    /// Whether revocation was already attempted.
+    revoked: bool,
 }
 
 /// Options from the command line.
@@ -204,6 +209,7 @@ pub fn obtain(
             obtained: false,
             sensitive: vec![Secret::new(token.expose().to_owned())],
             login_summary: None,
+            revoked: false,
         });
     }
     let Some((jwt, source)) = find_jwt(&env, options)? else {
@@ -263,18 +269,30 @@ pub fn obtain(
         obtained: true,
         sensitive,
         login_summary,
+        revoked: false,
     })
 }
 
-/// Revokes a token vaultctl obtained itself. Failures are reported, not fatal: the token
-/// expires on its own.
-pub fn revoke(credential: &Credential) -> Result<(), Error> {
-    if !credential.obtained {
-        return Ok(());
+impl Credential {
+    /// Revokes a token vaultctl obtained itself (once). Failures are reported, not fatal: the
+    /// token expires on its own.
+    pub fn revoke(&mut self) -> Result<(), Error> {
+        if !self.obtained || self.revoked {
+            return Ok(());
+        }
+        self.revoked = true;
+        self.client
+            .post_empty("auth/token/revoke-self", Auth::Required)
+            .doing("revoking the token vaultctl obtained")
+            .map(|_| ())
     }
-    credential
-        .client
-        .post_empty("auth/token/revoke-self", Auth::Required)
-        .doing("revoking the token vaultctl obtained")
-        .map(|_| ())
+}
+
+impl Drop for Credential {
+    fn drop(&mut self) {
+        if let Err(e) = self.revoke() {
+            // stderr may be the very thing that failed: nothing more to do then.
+            let _ = writeln!(std::io::stderr(), "vaultctl: warning: {e}");
+        }
+    }
 }

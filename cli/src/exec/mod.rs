@@ -3,8 +3,10 @@
 //! ([`crate::mask`]).
 
 pub mod credential;
+pub mod env_names;
 pub mod run;
 pub mod secrets;
+pub mod signals;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -56,16 +58,12 @@ fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
         writeln!(ctx.err, "vaultctl: {summary}")?;
     }
     let only = (!args.only.is_empty()).then_some(args.only.as_slice());
-    match secrets::resolve(&credential.client, &args.secrets, &mappings, only) {
-        Ok(injected) => Ok(Fetched {
-            credential,
-            injected,
-        }),
-        Err(e) => {
-            let _ = credential::revoke(&credential);
-            Err(e)
-        }
-    }
+    // On an error the credential is dropped here, which revokes it.
+    let injected = secrets::resolve(&credential.client, &args.secrets, &mappings, only)?;
+    Ok(Fetched {
+        credential,
+        injected,
+    })
 }
 
 /// Builds the mask set: every secret value, the token and the JWT. Warns (by name) about
@@ -108,7 +106,20 @@ pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
             "put the command after --, e.g. vaultctl exec --secret secret/app -- ./deploy.sh",
         ));
     }
-    let fetched = fetch(ctx, &args.secrets)?;
+    // Caught from here on, so that a SIGINT or SIGTERM during login or fetch does not kill
+    // vaultctl with the token alive: it is noticed below, before the command would start.
+    let mut signals = run::Signals::install()?;
+    let mut fetched = fetch(ctx, &args.secrets)?;
+    if let Some(signal) = signals.arrived() {
+        if let Err(e) = fetched.credential.revoke() {
+            let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
+        }
+        let _ = writeln!(
+            ctx.err,
+            "vaultctl: interrupted by signal {signal} before the command started; the token was revoked"
+        );
+        return Ok(Outcome::Exit(u8::try_from(128 + signal).unwrap_or(255)));
+    }
     let masks = masks(ctx, &fetched)?;
     ctx.out.flush()?;
     ctx.err.flush()?;
@@ -124,13 +135,16 @@ pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
         .iter()
         .map(|i| (i.name.clone(), Secret::new(i.value.expose().to_owned())))
         .collect();
-    let result = run::run(run::ChildSpec {
-        command: args.command,
-        add,
-        remove,
-        masks: (!args.no_mask).then_some(masks),
-    });
-    if let Err(e) = credential::revoke(&fetched.credential) {
+    let result = run::run(
+        run::ChildSpec {
+            command: args.command,
+            add,
+            remove,
+            masks: (!args.no_mask).then_some(masks),
+        },
+        signals,
+    );
+    if let Err(e) = fetched.credential.revoke() {
         let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
     }
     result.map(Outcome::Exit)
@@ -164,9 +178,9 @@ pub fn env(
     args: SecretArgs,
     format: Option<FormatArg>,
 ) -> Result<Outcome, Error> {
-    let fetched = fetch(ctx, &args)?;
+    let mut fetched = fetch(ctx, &args)?;
     let result = print_env(ctx, &fetched.injected, format.unwrap_or(FormatArg::Dotenv));
-    if let Err(e) = credential::revoke(&fetched.credential) {
+    if let Err(e) = fetched.credential.revoke() {
         let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
     }
     result.map(|()| Outcome::Done)
@@ -217,10 +231,14 @@ fn write_github_env(ctx: &mut Ctx<'_>, injected: &[Injected]) -> Result<(), Erro
         )
     })?;
     for i in injected {
-        for line in std::iter::once(i.value.expose()).chain(i.value.expose().lines()) {
+        let value = i.value.expose();
+        let lines = value.lines().filter(|_| value.contains('\n'));
+        for line in std::iter::once(value).chain(lines) {
             let line = line.trim_end_matches('\r');
             if !line.trim().is_empty() {
-                writeln!(ctx.out, "::add-mask::{line}")?;
+                let mut command = add_mask_command(line);
+                writeln!(ctx.out, "{command}")?;
+                zeroize::Zeroize::zeroize(&mut command);
             }
         }
     }
@@ -257,6 +275,22 @@ fn write_github_env(ctx: &mut Ctx<'_>, injected: &[Injected]) -> Result<(), Erro
     Ok(())
 }
 
+/// `::add-mask::VALUE` with the value escaped as the runner's command syntax requires (it
+/// unescapes `%25`, `%0D`, `%0A`), so a value with `%` or line breaks registers as itself.
+fn add_mask_command(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    out.push_str("::add-mask::");
+    for c in value.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
     getrandom::fill(bytes)
         .map_err(|e| Error::failed("making a heredoc delimiter", e.to_string(), "retry"))
@@ -266,7 +300,7 @@ fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
 pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
     let fetched = fetch(ctx, &args)?;
     let masks = masks(ctx, &fetched)?;
-    let _ = credential::revoke(&fetched.credential);
+    // Dropping the credential revokes it: the filter needs no token.
     drop(fetched);
     let mut masker = StreamMasker::new(masks);
     let mut buf = vec![0u8; 64 * 1024];
@@ -287,6 +321,14 @@ pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_mask_values_are_escaped_as_the_runner_unescapes_them() {
+        assert_eq!(add_mask_command("plain"), "::add-mask::plain");
+        assert_eq!(add_mask_command("50%off"), "::add-mask::50%25off");
+        assert_eq!(add_mask_command("%0A"), "::add-mask::%250A");
+        assert_eq!(add_mask_command("a\r\nb\nc"), "::add-mask::a%0D%0Ab%0Ac");
+    }
 
     #[test]
     fn quoting() {

@@ -7,17 +7,15 @@ use std::io::IsTerminal;
 use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
-use signal_hook::iterator::SignalsInfo;
-use signal_hook::iterator::exfiltrator::WithOrigin;
+use nix::sys::wait::{Id, WaitPidFlag, waitid};
+use nix::unistd::Pid;
 
+pub use super::signals::{FORWARDED, Signals};
+use super::signals::{Forwarder, Target};
 use crate::error::Error;
 use crate::mask::{MaskSet, StreamMasker};
-
-/// Signals forwarded to the child.
-pub const FORWARDED: &[i32] = &[SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2];
 
 /// What to run and how.
 pub struct ChildSpec {
@@ -109,7 +107,7 @@ fn duplicate(stream: &impl AsFd) -> Result<std::fs::File, Error> {
 }
 
 /// Runs the child to completion; returns the exit code vaultctl should exit with.
-pub fn run(spec: ChildSpec) -> Result<u8, Error> {
+pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err(Error::failed(
             "starting the command",
@@ -149,33 +147,25 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
         }
     }
 
-    // Install handlers before the child exists so no signal slips through unforwarded.
-    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
-        Error::failed(
-            "setting up signal forwarding",
-            e.to_string(),
-            "report this as a bug",
-        )
-    })?;
-    let handle = signals.handle();
+    // Our own stdout/stderr through duplicated descriptors: the caller may hold the standard
+    // library's stdout lock, and the pumps must not wait for it.
+    let our_stdout = duplicate(&io::stdout())?;
+    let our_stderr = duplicate(&io::stderr())?;
+    // The handlers were installed before login, so no signal slips through unforwarded: one
+    // that arrives from here on is passed on once the child exists.
     let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
     // The Command holds copies of the child's descriptors (the terminal's slave end): close
     // them, or the output streams never end.
     drop(command);
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-
-    let forwarder = std::thread::spawn(move || {
-        for info in &mut signals {
-            // A signal the terminal sent to the whole foreground process group already
-            // reached the child: forwarding it again would deliver it twice.
-            if info.process.is_none() && matches!(info.signal, SIGINT | SIGQUIT | SIGHUP) {
-                continue;
-            }
-            if let Ok(signal) = nix::sys::signal::Signal::try_from(info.signal) {
-                let _ = nix::sys::signal::kill(pid, signal);
-            }
-        }
-    });
+    let pid = Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+    let reaped = Arc::new(Mutex::new(false));
+    let forwarder = Forwarder::start(
+        signals,
+        Target {
+            pid,
+            reaped: Arc::clone(&reaped),
+        },
+    );
 
     // Our copy of the slave end must go, or the master never sees the child's end of output.
     let pty_master = pty.map(|(master, slave)| {
@@ -192,18 +182,21 @@ pub fn run(spec: ChildSpec) -> Result<u8, Error> {
     let stderr = child.stderr.take();
     let out_masks = spec.masks.clone();
     let err_masks = spec.masks;
-    // Our own stdout/stderr through duplicated descriptors: the caller may hold the standard
-    // library's stdout lock, and the pumps must not wait for it.
-    let our_stdout = duplicate(&io::stdout())?;
-    let our_stderr = duplicate(&io::stderr())?;
     let out_thread = std::thread::spawn(move || stdout.map(|s| pump(s, our_stdout, out_masks)));
     let err_thread = std::thread::spawn(move || stderr.map(|s| pump(s, our_stderr, err_masks)));
 
+    // Wait for the child's end without reaping it, so that its pid cannot be reused while the
+    // forwarder may still signal it; reap only once the forwarder is told.
+    while let Err(nix::errno::Errno::EINTR) =
+        waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+    {}
+    if let Ok(mut reaped) = reaped.lock() {
+        *reaped = true;
+    }
     let status = child.wait();
     let _ = out_thread.join();
     let _ = err_thread.join();
-    handle.close();
-    let _ = forwarder.join();
+    forwarder.stop();
     let status = status.map_err(|e| {
         Error::failed(
             "waiting for the command",

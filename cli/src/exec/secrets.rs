@@ -25,37 +25,13 @@ pub struct Mapping {
     pub key: String,
 }
 
-/// Names that change how the child or its interpreters start (or carry credentials). A key
-/// of a `--secret` with such a name is refused: whoever can write that secret could otherwise
-/// run code in the pipeline. An env file may still map them explicitly.
-pub fn dangerous_env_name(name: &str) -> bool {
-    const EXACT: &[&str] = &[
-        "PATH",
-        "IFS",
-        "ENV",
-        "BASH_ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "PS4",
-        "PROMPT_COMMAND",
-        "NODE_OPTIONS",
-        "NODE_PATH",
-        "PYTHONPATH",
-        "PYTHONSTARTUP",
-        "PYTHONHOME",
-        "PERL5OPT",
-        "PERL5LIB",
-        "RUBYOPT",
-        "RUBYLIB",
-        "JAVA_TOOL_OPTIONS",
-        "_JAVA_OPTIONS",
-        "GIT_SSH_COMMAND",
-        "HOME",
-    ];
-    EXACT.contains(&name)
-        || name.starts_with("LD_")
-        || name.starts_with("DYLD_")
-        || super::credential::CREDENTIAL_VARS.contains(&name)
+/// Why a key of a `--secret` may not set variable `name` ([`super::env_names`]), if so.
+pub fn refused_env_name(name: &str) -> Option<&'static str> {
+    super::env_names::refused(name).or_else(|| {
+        super::credential::CREDENTIAL_VARS
+            .contains(&name)
+            .then_some("vaultctl's credentials")
+    })
 }
 
 /// Whether `name` is a portable environment variable name.
@@ -181,11 +157,13 @@ pub fn resolve(
         }
         for (key, value) in &cache[&path] {
             if wanted(key) {
-                if dangerous_env_name(key) {
+                if let Some(why) = refused_env_name(key) {
                     return Err(Error::failed(
                         format!("injecting secret/{path}"),
-                        format!("key {key} would change how the command starts"),
-                        "rename the key, or map it deliberately with --env-file",
+                        format!("key {key} would change how programs start or behave ({why})"),
+                        format!(
+                            "rename the key, or map it deliberately with --env-file ({key}=secret/{path}#{key})"
+                        ),
                     ));
                 }
                 add(

@@ -3,9 +3,11 @@
 //! - [`MaskSet`] turns secret values into the byte patterns to hide: each value of at least
 //!   [`MIN_LEN`] bytes, each such line of a multi-line value, and their encoded forms
 //!   ([`variants`]: base64 at every alignment, JSON-escaped, URL-encoded, shell-quoted, XML).
+//!   A value that is JSON text also has each string leaf masked that way ([`structured`]).
 //! - [`StreamMasker`] ([`stream`]) filters a byte stream through a set: every occurrence of a
 //!   pattern becomes `***`, overlapping or touching occurrences become a single `***`, and every
-//!   other byte passes through unchanged. No way of splitting the stream into writes lets a
+//!   other byte passes through unchanged. Base64 forms are also found when line breaks split
+//!   them, at any column ([`wrapped`]). No way of splitting the stream into writes lets a
 //!   pattern through, and only a possible start of a pattern is ever held back.
 //! - Matching ([`MaskSet::find`]) is a sampling prefilter ([`prefilter`]) that finds the few
 //!   spans that may hold a pattern, checked exactly by an Aho-Corasick automaton.
@@ -15,7 +17,9 @@
 
 mod prefilter;
 mod stream;
+mod structured;
 mod variants;
+mod wrapped;
 
 #[cfg(test)]
 mod proptests;
@@ -31,6 +35,7 @@ use zeroize::Zeroize;
 use self::prefilter::Prefilter;
 pub use self::stream::StreamMasker;
 pub use self::variants::MIN_LEN;
+use self::wrapped::Wrapped;
 
 /// What every masked run of output is replaced with.
 pub const REDACTED: &[u8] = b"***";
@@ -52,6 +57,8 @@ pub struct MaskSet {
     first_bytes: [bool; 256],
     max_len: usize,
     too_short: Vec<usize>,
+    /// The base64 forms again, matched across line breaks.
+    wrapped: Option<Wrapped>,
 }
 
 impl MaskSet {
@@ -63,6 +70,7 @@ impl MaskSet {
         I::Item: AsRef<[u8]>,
     {
         let mut patterns = Vec::new();
+        let mut base64 = Vec::new();
         let mut too_short = Vec::new();
         for (index, secret) in secrets.into_iter().enumerate() {
             let value = secret.as_ref();
@@ -71,11 +79,18 @@ impl MaskSet {
                 len if len < MIN_LEN => too_short.push(index),
                 _ => {
                     for unit in variants::units(value) {
-                        variants::push_forms(unit, &mut patterns);
+                        variants::push_forms(&unit, &mut patterns, &mut base64);
+                    }
+                    for leaf in structured::leaves(value) {
+                        for unit in variants::units(&leaf) {
+                            variants::push_forms(&unit, &mut patterns, &mut base64);
+                        }
                     }
                 }
             }
         }
+        patterns.extend(base64.iter().cloned());
+        let wrapped = Wrapped::new(base64);
         patterns.retain_mut(|pattern| {
             let keep = pattern.len() >= MIN_LEN;
             if !keep {
@@ -91,7 +106,9 @@ impl MaskSet {
             }
             duplicate
         });
-        Self::from_patterns(patterns, too_short)
+        let mut set = Self::from_patterns(patterns, too_short);
+        set.wrapped = wrapped;
+        set
     }
 
     fn from_patterns(patterns: Vec<Vec<u8>>, too_short: Vec<usize>) -> MaskSet {
@@ -108,6 +125,7 @@ impl MaskSet {
             max_len: patterns.iter().map(Vec::len).max().unwrap_or(0),
             too_short,
             patterns,
+            wrapped: None,
         }
     }
 
@@ -219,7 +237,7 @@ impl MaskSet {
     }
 }
 
-fn build_automaton(patterns: &[Vec<u8>]) -> Option<AhoCorasick> {
+pub(super) fn build_automaton(patterns: &[Vec<u8>]) -> Option<AhoCorasick> {
     let total: usize = patterns.iter().map(Vec::len).sum();
     let preferred = if total <= DFA_MAX_PATTERN_BYTES {
         AhoCorasickKind::DFA

@@ -174,13 +174,13 @@ fn coalesce(spans: &mut Vec<Range<usize>>) {
 }
 
 /// A blocked Bloom filter over 4-byte windows: one word per key, two bits set in it.
-struct Bloom {
+pub(super) struct Bloom {
     words: Box<[u64]>,
     shift: u32,
 }
 
 impl Bloom {
-    fn with_capacity(entries: usize) -> Bloom {
+    pub(super) fn with_capacity(entries: usize) -> Bloom {
         let bits = entries
             .saturating_mul(BITS_PER_ENTRY)
             .next_power_of_two()
@@ -201,7 +201,7 @@ impl Bloom {
         (index, bits)
     }
 
-    fn insert(&mut self, gram: u32) {
+    pub(super) fn insert(&mut self, gram: u32) {
         let (index, bits) = self.locate(gram);
         if let Some(word) = self.words.get_mut(index) {
             *word |= bits;
@@ -209,7 +209,7 @@ impl Bloom {
     }
 
     #[inline(always)]
-    fn may_contain(&self, gram: u32) -> bool {
+    pub(super) fn may_contain(&self, gram: u32) -> bool {
         let (index, bits) = self.locate(gram);
         self.words.get(index).is_none_or(|word| word & bits == bits)
     }

@@ -40,35 +40,76 @@ enum Encoding {
     Raw,
     /// One line of a multi-line value.
     Line(usize),
+    /// The whole value with its line breaks rewritten: through a pty (every `\n` gains a
+    /// `\r`), or written with `\r\n`, `\n`, or `\r\n` through a pty.
+    LineBreaks(usize),
     Base64 {
         url_safe: bool,
         padded: bool,
         prefix: Vec<u8>,
         suffix: Vec<u8>,
+        /// Wrapped at this column with this line break, as `base64` and PEM do.
+        wrap: Option<(usize, &'static str)>,
     },
     Json,
     Url {
         space_plus: bool,
+        /// The characters this encoder keeps literal besides letters and digits.
+        kept: &'static [u8],
+        lowercase_hex: bool,
     },
     ShellSingle,
     ShellDouble,
 }
+
+/// What URL encoders keep literal besides letters and digits: RFC 3986, Python's `quote()`,
+/// `encodeURIComponent`, `encodeURI`, forms, PHP `urlencode`, Go path segments.
+const URL_ENCODERS: &[&[u8]] = &[
+    b"-._~",
+    b"-._~/",
+    b"-._~!*'()",
+    b"-._~!*'();/?:@&=+$,#",
+    b"-._*",
+    b"-._",
+    b"-._~$&+:=@",
+];
 
 fn encoding() -> impl Strategy<Value = Encoding> {
     let bytes = |max| prop::collection::vec(any::<u8>(), 0..=max);
     prop_oneof![
         Just(Encoding::Raw),
         (0..4usize).prop_map(Encoding::Line),
-        (any::<bool>(), any::<bool>(), bytes(5), bytes(3)).prop_map(
-            |(url_safe, padded, prefix, suffix)| Encoding::Base64 {
-                url_safe,
-                padded,
-                prefix,
-                suffix,
-            }
-        ),
+        (0..4usize).prop_map(Encoding::LineBreaks),
+        (
+            any::<bool>(),
+            any::<bool>(),
+            bytes(5),
+            bytes(3),
+            prop::option::of((
+                1..80usize,
+                prop::sample::select(&["\n", "\r\n", "\r\r\n"][..])
+            )),
+        )
+            .prop_map(
+                |(url_safe, padded, prefix, suffix, wrap)| Encoding::Base64 {
+                    url_safe,
+                    padded,
+                    prefix,
+                    suffix,
+                    wrap,
+                }
+            ),
         Just(Encoding::Json),
-        any::<bool>().prop_map(|space_plus| Encoding::Url { space_plus }),
+        (
+            any::<bool>(),
+            prop::sample::select(URL_ENCODERS),
+            any::<bool>(),
+        )
+            .prop_map(|(space_plus, kept, lowercase_hex)| Encoding::Url {
+                space_plus,
+                kept,
+                lowercase_hex,
+            }),
         Just(Encoding::ShellSingle),
         Just(Encoding::ShellDouble),
     ]
@@ -95,11 +136,27 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             let line = line.strip_suffix(b"\r").unwrap_or(line).to_vec();
             masked(line.clone(), line)
         }
+        Encoding::LineBreaks(kind) => {
+            let stored: Vec<&[u8]> = secret.split(|&byte| byte == b'\n').collect();
+            let stripped: Vec<&[u8]> = stored
+                .iter()
+                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+                .collect();
+            let text = match kind {
+                _ if stored.len() == 1 => secret.to_vec(),
+                0 => stored.join(&b"\r\n"[..]),
+                1 => stripped.join(&b"\r\n"[..]),
+                2 => stripped.join(&b"\n"[..]),
+                _ => stripped.join(&b"\r\r\n"[..]),
+            };
+            masked(text.clone(), text)
+        }
         Encoding::Base64 {
             url_safe,
             padded,
             prefix,
             suffix,
+            wrap,
         } => {
             let engine = match (url_safe, padded) {
                 (false, true) => STANDARD,
@@ -125,6 +182,15 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             let (actual, zeros, ones) = (encode(None), encode(Some(0x00)), encode(Some(0xff)));
             let run = longest_run(&zeros, &ones);
             let needle = actual[run].to_vec();
+            let actual = match wrap {
+                Some((column, newline)) => actual
+                    .chunks(*column)
+                    .flat_map(|line| [line, newline.as_bytes()])
+                    .flatten()
+                    .copied()
+                    .collect(),
+                None => actual,
+            };
             masked(actual, needle)
         }
         Encoding::Json => match std::str::from_utf8(secret) {
@@ -135,14 +201,17 @@ fn embed(secret: &[u8], encoding: &Encoding) -> (Vec<u8>, Vec<u8>) {
             }
             Err(_) => masked(secret.to_vec(), secret.to_vec()),
         },
-        Encoding::Url { space_plus } => {
+        Encoding::Url {
+            space_plus,
+            kept,
+            lowercase_hex,
+        } => {
             let mut out = Vec::new();
             for &byte in secret {
                 match byte {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                        out.push(byte)
-                    }
+                    _ if byte.is_ascii_alphanumeric() || kept.contains(&byte) => out.push(byte),
                     b' ' if *space_plus => out.push(b'+'),
+                    _ if *lowercase_hex => out.extend_from_slice(format!("%{byte:02x}").as_bytes()),
                     _ => out.extend_from_slice(format!("%{byte:02X}").as_bytes()),
                 }
             }
@@ -198,28 +267,78 @@ struct Case {
     pieces: Vec<usize>,
 }
 
+/// How a stored value wraps its secrets: plain, or as the string leaves of JSON text nested
+/// in objects, arrays and strings that hold JSON (as a service-account key file does).
+#[derive(Debug, Clone)]
+enum Nesting {
+    Object(String),
+    Array,
+    /// JSON text stored inside a JSON string.
+    Text,
+}
+
+/// A stored value and the secrets inside it that must be masked wherever they appear.
+fn stored_value() -> impl Strategy<Value = (Vec<u8>, Vec<Vec<u8>>)> {
+    let nesting = prop_oneof![
+        "k[a-z]{0,5}".prop_map(Nesting::Object),
+        Just(Nesting::Array),
+        Just(Nesting::Text),
+    ];
+    prop_oneof![
+        2 => secret().prop_map(|secret| (secret.clone(), vec![secret])),
+        1 => (
+            prop::collection::vec(secret(), 1..=3),
+            prop::collection::vec(nesting, 0..=3),
+            any::<u32>(),
+        )
+            .prop_map(|(leaves, nesting, number)| {
+                // JSON strings are UTF-8: the leaf as the child would read it back.
+                let leaves: Vec<String> = leaves
+                    .iter()
+                    .map(|leaf| String::from_utf8_lossy(leaf).into_owned())
+                    .collect();
+                let mut items: Vec<serde_json::Value> =
+                    leaves.iter().cloned().map(serde_json::Value::from).collect();
+                items.push(serde_json::Value::from(number));
+                let mut value = serde_json::Value::Array(items);
+                for level in nesting {
+                    value = match level {
+                        Nesting::Object(key) => serde_json::json!({ key: value, "n": number }),
+                        Nesting::Array => serde_json::json!([value, null, true]),
+                        Nesting::Text => serde_json::json!([value.to_string()]),
+                    };
+                }
+                let units = leaves.into_iter().map(String::into_bytes).collect();
+                (value.to_string().into_bytes(), units)
+            }),
+    ]
+}
+
 fn case() -> impl Strategy<Value = Case> {
     (
-        prop::collection::vec(secret(), 1..=3),
+        prop::collection::vec(stored_value(), 1..=3),
         prop::collection::vec((filler(), any::<prop::sample::Index>(), encoding()), 0..6),
         filler(),
         prop::collection::vec(1..48usize, 1..12),
     )
-        .prop_map(|(secrets, embedded, last, pieces)| {
+        .prop_map(|(values, embedded, last, pieces)| {
+            let secrets: Vec<Vec<u8>> = values.iter().map(|(value, _)| value.clone()).collect();
+            // What the child may print: a plain value, or one leaf of a structured one.
+            let units: Vec<Vec<u8>> = values.into_iter().flat_map(|(_, units)| units).collect();
             let mut data = Vec::new();
             let mut needles = Vec::new();
             for (filler, which, encoding) in embedded {
                 data.extend_from_slice(&filler);
-                let (text, needle) = embed(which.get::<Vec<u8>>(&secrets), &encoding);
+                let (text, needle) = embed(which.get::<Vec<u8>>(&units), &encoding);
                 data.extend_from_slice(&text);
                 if !needle.is_empty() {
                     needles.push(needle);
                 }
             }
             data.extend_from_slice(&last);
-            for secret in &secrets {
-                if secret.len() >= MIN_LEN {
-                    needles.push(secret.clone());
+            for unit in secrets.iter().chain(&units) {
+                if unit.len() >= MIN_LEN {
+                    needles.push(unit.clone());
                 }
             }
             Case {
@@ -247,6 +366,66 @@ fn reference_runs(patterns: &[Vec<u8>], data: &[u8]) -> Vec<Range<usize>> {
         }
     }
     runs
+}
+
+/// The view of `data` the masker matches base64 forms on: every `\n` and up to two `\r`
+/// before it left out (and, for a stream that may go on, up to two `\r` at the very end).
+/// Returns the characters and where each one is in `data`.
+fn reference_view(data: &[u8], may_go_on: bool) -> (Vec<u8>, Vec<usize>) {
+    let mut left_out = vec![false; data.len()];
+    let leave_crs_before = |left_out: &mut Vec<bool>, mut at: usize| {
+        for _ in 0..2 {
+            if at > 0 && data[at - 1] == b'\r' {
+                left_out[at - 1] = true;
+                at -= 1;
+            }
+        }
+    };
+    for at in 0..data.len() {
+        if data[at] == b'\n' {
+            left_out[at] = true;
+            leave_crs_before(&mut left_out, at);
+        }
+    }
+    if may_go_on {
+        leave_crs_before(&mut left_out, data.len());
+    }
+    (0..data.len())
+        .filter(|&at| !left_out[at])
+        .map(|at| (data[at], at))
+        .unzip()
+}
+
+/// [`reference_runs`] plus the base64 forms found in the view, merged.
+fn reference_all_runs(set: &MaskSet, data: &[u8]) -> Vec<Range<usize>> {
+    let mut runs = reference_runs(&set.patterns, data);
+    if let Some(wrapped) = &set.wrapped {
+        let (view, at) = reference_view(data, false);
+        for run in reference_runs(wrapped.patterns(), &view) {
+            runs.push(at[run.start]..at[run.end - 1] + 1);
+        }
+    }
+    runs.sort_by_key(|run| run.start);
+    let mut merged: Vec<Range<usize>> = Vec::new();
+    for run in runs {
+        match merged.last_mut() {
+            Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+            _ => merged.push(run),
+        }
+    }
+    merged
+}
+
+/// [`reference_hold`], or earlier if the view of what came so far ends in a proper prefix of a
+/// base64 form.
+fn reference_all_hold(set: &MaskSet, data: &[u8]) -> usize {
+    let raw = reference_hold(&set.patterns, data);
+    let Some(wrapped) = &set.wrapped else {
+        return raw;
+    };
+    let (view, at) = reference_view(data, true);
+    let in_view = reference_hold(wrapped.patterns(), &view);
+    at.get(in_view).map_or(raw, |&start| start.min(raw))
 }
 
 /// The output for `data[..upto]` when the whole data has the given runs: runs starting
@@ -304,11 +483,17 @@ proptest! {
         }
         masker.finish(&mut out).unwrap();
 
+        let (out_view, _) = reference_view(&out, false);
         for needle in &case.needles {
             prop_assert!(!contains(&out, needle), "{:?} survived in {:?}", needle, out);
+            let base64 = needle.iter().all(|&byte| wrapped::is_base64(byte));
+            prop_assert!(
+                !base64 || !contains(&out_view, needle),
+                "{:?} survived across lines in {:?}", needle, out
+            );
         }
 
-        let runs = reference_runs(&set.patterns, &case.data);
+        let runs = reference_all_runs(&set, &case.data);
         let expected = reference_output(&runs, &case.data, case.data.len());
         prop_assert_eq!(&out, &expected);
         prop_assert_eq!(&set.mask(&case.data), &expected);
@@ -317,7 +502,7 @@ proptest! {
         // held-back suffix already written.
         for (fed, so_far) in outputs {
             prop_assert!(expected.starts_with(&so_far));
-            let hold = reference_hold(&set.patterns, &case.data[..fed]);
+            let hold = reference_all_hold(&set, &case.data[..fed]);
             let due = reference_output(&runs, &case.data, hold);
             prop_assert!(so_far.len() >= due.len(), "fed {}: {:?} < {:?}", fed, so_far, due);
         }
@@ -330,7 +515,7 @@ proptest! {
         pieces in prop::collection::vec(1..64usize, 1..8),
     ) {
         let set = MaskSet::new(&secrets);
-        prop_assume!(set.patterns.iter().all(|pattern| !contains(&data, pattern)));
+        prop_assume!(reference_all_runs(&set, &data).is_empty());
         let mut masker = StreamMasker::new(&set);
         let mut out = Vec::new();
         let mut fed = 0;

@@ -41,6 +41,8 @@ pub struct StreamMasker<M: Borrow<MaskSet>> {
     runs: Vec<Range<usize>>,
     /// The prefilter's candidate spans, reused.
     spans: Vec<Range<usize>>,
+    /// Occurrences across line breaks in the current window, reused.
+    across: Vec<Range<usize>>,
 }
 
 impl<M: Borrow<MaskSet>> StreamMasker<M> {
@@ -54,6 +56,7 @@ impl<M: Borrow<MaskSet>> StreamMasker<M> {
             spare: Vec::with_capacity(capacity),
             runs: Vec::new(),
             spans: Vec::new(),
+            across: Vec::new(),
         }
     }
 
@@ -130,7 +133,17 @@ impl<M: Borrow<MaskSet>> StreamMasker<M> {
         });
 
         let window = Window { head, chunk };
-        let hold = if at_end {
+        if let Some(wrapped) = &set.wrapped {
+            let across = &mut self.across;
+            across.clear();
+            wrapped.find(&window, |start, end| across.push(start..end));
+            if !across.is_empty() {
+                runs.append(across);
+                runs.sort_unstable_by_key(|run| run.start);
+                coalesce(runs);
+            }
+        }
+        let mut hold = if at_end {
             window.len()
         } else {
             let keep = set.max_pattern_len().saturating_sub(1);
@@ -144,6 +157,9 @@ impl<M: Borrow<MaskSet>> StreamMasker<M> {
                 set.held_suffix_start(&self.bridge)
             }
         };
+        if !at_end && let Some(wrapped) = &set.wrapped {
+            hold = hold.min(wrapped.hold(&window).unwrap_or(hold));
+        }
 
         let mut written = self.open_run_end.unwrap_or(0);
         let mut open_run_end = self.open_run_end;
@@ -206,14 +222,54 @@ fn push_run(runs: &mut Vec<Range<usize>>, mut run: Range<usize>) {
     runs.push(run);
 }
 
+/// Merges the overlapping or touching runs of a list sorted by start.
+fn coalesce(runs: &mut Vec<Range<usize>>) {
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(runs.len());
+    for run in runs.drain(..) {
+        match merged.last_mut() {
+            Some(last) if run.start <= last.end => last.end = last.end.max(run.end),
+            _ => merged.push(run),
+        }
+    }
+    *runs = merged;
+}
+
 /// The bytes being masked: those held back, then the new chunk.
-struct Window<'a> {
+pub(super) struct Window<'a> {
     head: &'a [u8],
     chunk: &'a [u8],
 }
 
 impl Window<'_> {
-    fn len(&self) -> usize {
+    pub(super) fn get(&self, at: usize) -> Option<u8> {
+        match at.checked_sub(self.head.len()) {
+            None => self.head.get(at).copied(),
+            Some(in_chunk) => self.chunk.get(in_chunk).copied(),
+        }
+    }
+
+    /// The `2 * reach + 1` bytes centred on window position `at`, if they all lie in the chunk.
+    #[inline(always)]
+    pub(super) fn chunk_around<const N: usize>(&self, at: usize, reach: usize) -> Option<[u8; N]> {
+        let from = at.checked_sub(self.head.len())?.checked_sub(reach)?;
+        self.chunk.get(from..from + N)?.first_chunk::<N>().copied()
+    }
+
+    /// Position of the last `\n`.
+    pub(super) fn last_newline(&self) -> Option<usize> {
+        memchr::memrchr(b'\n', self.chunk)
+            .map(|at| at + self.head.len())
+            .or_else(|| memchr::memrchr(b'\n', self.head))
+    }
+
+    /// Positions of every `\n`, in order.
+    pub(super) fn newlines(&self) -> impl Iterator<Item = usize> + '_ {
+        let split = self.head.len();
+        memchr::memchr_iter(b'\n', self.head)
+            .chain(memchr::memchr_iter(b'\n', self.chunk).map(move |at| at + split))
+    }
+
+    pub(super) fn len(&self) -> usize {
         self.head.len() + self.chunk.len()
     }
 

@@ -301,3 +301,174 @@ fn slow_path_without_an_automaton_agrees() {
     assert_eq!(slow.mask(text), set.mask(text));
     assert_eq!(trickle(&slow, text).1, set.mask(text));
 }
+
+#[test]
+fn structured_secret_leaves_are_masked_one_by_one() {
+    let value = r#"{"user":"app","pass":"n3sted-Pa55","hosts":["db-1.internal",7],
+        "key":"-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
+        "inner":"{\"token\":\"deep-t0ken-value\"}"}"#;
+    let set = MaskSet::new([value]);
+    let text = format!(
+        "pass=n3sted-Pa55 host=db-1.internal user=app b64={} line=hkiG9w0BAQEFAASC token=deep-t0ken-value json={}",
+        STANDARD.encode("n3sted-Pa55"),
+        serde_json::to_string("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\nhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n").unwrap(),
+    );
+    assert_eq!(
+        String::from_utf8(set.mask(text.as_bytes())).unwrap(),
+        "pass=*** host=*** user=app b64=*** line=*** token=*** json=\"***\""
+    );
+    // A string that holds JSON (a service-account key stored as text) is unpacked too.
+    let as_text =
+        serde_json::to_string(&serde_json::json!({"private_key_id": "0123abcd-id"})).unwrap();
+    assert_eq!(
+        MaskSet::new([as_text.as_str()]).mask(b"id 0123abcd-id"),
+        b"id ***"
+    );
+    // Not JSON, or broken JSON: only the value itself.
+    assert_eq!(
+        MaskSet::new(["{not json \"abcdefgh\""]).mask(b"abcdefgh"),
+        b"abcdefgh"
+    );
+}
+
+/// `text` with its line breaks (`\n`, `\r\n`) left out.
+fn unwrapped(text: &[u8]) -> Vec<u8> {
+    text.iter()
+        .copied()
+        .filter(|&byte| byte != b'\n' && byte != b'\r')
+        .collect()
+}
+
+fn wrap(encoded: &str, column: usize, newline: &str) -> String {
+    let lines: Vec<String> = encoded
+        .as_bytes()
+        .chunks(column)
+        .map(|line| String::from_utf8(line.to_vec()).unwrap())
+        .collect();
+    lines.join(newline) + newline
+}
+
+#[test]
+fn wrapped_base64_is_masked_at_any_column_and_offset() {
+    // 60 bytes: `base64` splits its encoding over two 76-column lines.
+    let secret = "AKIA-very-long-service-credential-0123456789-abcdefghijklmno";
+    let set = MaskSet::new([secret]);
+    for prefix_len in [0, 1, 2, 100, 1001] {
+        // A docker config.json with the secret at any offset.
+        let filler = "{\"auths\":{\"registry.example.com\":{\"auth\":\"".repeat(30);
+        let document = format!("{}{secret}\"}}}}}}", &filler[..prefix_len]);
+        for engine in [STANDARD, URL_SAFE_NO_PAD] {
+            let encoded = engine.encode(&document);
+            for column in [1, 2, 3, 4, 5, 7, 16, 63, 64, 76] {
+                for newline in ["\n", "\r\n", "\r\r\n"] {
+                    let text = format!("begin\n{}end\n", wrap(&encoded, column, newline));
+                    let masked = set.mask(text.as_bytes());
+                    let shown = String::from_utf8_lossy(&masked);
+                    assert!(
+                        shown.starts_with("begin\n") && shown.ends_with("end\n"),
+                        "{shown}"
+                    );
+                    assert!(shown.contains("***"), "column {column}: {shown}");
+                    // The characters only the secret determines (see base64_at_every_alignment…)
+                    // must not be readable even with the line breaks taken out.
+                    let offset = document.find(secret).unwrap();
+                    let first = (4 * offset).div_ceil(3);
+                    let last = 4 * (offset + secret.len()) / 3;
+                    let core = &encoded.as_bytes()[first..last];
+                    assert!(
+                        !contains(&unwrapped(&masked), core),
+                        "column {column}, offset {offset}: {shown}"
+                    );
+                    assert_eq!(trickle(&set, text.as_bytes()).1, masked, "column {column}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_line_ending_in_base64_is_held_only_while_it_may_go_on() {
+    let secret = "wrapped-secret-value-that-spans-lines-0123456789";
+    let set = MaskSet::new([secret]);
+    let encoded = STANDARD.encode(secret);
+    let (first, second) = encoded.split_at(20);
+    let mut masker = StreamMasker::new(&set);
+    let mut out = Vec::new();
+    masker.write(b"plain line\n", &mut out).unwrap();
+    assert_eq!(out, b"plain line\n");
+    masker
+        .write(format!("{first}\n").as_bytes(), &mut out)
+        .unwrap();
+    // The whole line could be the start of the encoding: nothing of it is written yet.
+    assert_eq!(out, b"plain line\n");
+    masker
+        .write(format!("{second}\n").as_bytes(), &mut out)
+        .unwrap();
+    masker.write(b"done.\n", &mut out).unwrap();
+    assert_eq!(out, b"plain line\n***\ndone.\n");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+fn url_encodings_that_keep_some_characters_literal() {
+    let secret = "p@ss/w+rd (x)!*'~";
+    for (encoder, encoded) in [
+        ("python quote()", "p%40ss/w%2Brd%20%28x%29%21%2A%27~"),
+        ("python quote_plus()", "p%40ss%2Fw%2Brd+%28x%29%21%2A%27~"),
+        ("encodeURIComponent", "p%40ss%2Fw%2Brd%20(x)!*'~"),
+        ("encodeURI", "p@ss/w+rd%20(x)!*'~"),
+        ("form encoding", "p%40ss%2Fw%2Brd+%28x%29%21*%27%7E"),
+        ("go url.PathEscape", "p@ss%2Fw+rd%20%28x%29%21%2A%27~"),
+        ("go url.URL path", "p@ss/w+rd%20%28x%29%21%2A%27~"),
+        ("php urlencode", "p%40ss%2Fw%2Brd+%28x%29%21%2A%27%7E"),
+    ] {
+        let text = format!("GET https://host/?q={encoded}&next=1");
+        assert_eq!(
+            mask_str(&[secret], &text),
+            "GET https://host/?q=***&next=1",
+            "{encoder}"
+        );
+        let lower: String = text
+            .split('%')
+            .enumerate()
+            .map(|(i, part)| match i {
+                0 => part.to_owned(),
+                _ => format!("%{}{}", part.get(..2).unwrap().to_lowercase(), &part[2..]),
+            })
+            .collect();
+        assert_eq!(
+            mask_str(&[secret], &lower),
+            "GET https://host/?q=***&next=1",
+            "{encoder}, lowercase hex"
+        );
+    }
+}
+
+#[test]
+fn multi_line_values_are_masked_through_crlf_and_a_pty() {
+    // Every line is under 4 bytes: only the whole value can be masked.
+    let short_lines = "ab1\ncd2\nef3";
+    let set = MaskSet::new([short_lines]);
+    for (how, text) in [
+        ("as stored", "[ab1\ncd2\nef3]"),
+        ("written with CRLF", "[ab1\r\ncd2\r\nef3]"),
+        ("through a pty", "[ab1\r\ncd2\r\nef3]"),
+    ] {
+        assert_eq!(set.mask(text.as_bytes()), b"[***]", "{how}");
+    }
+    // Stored with CRLF: a pty turns its `\r\n` into `\r\r\n`; a tool may print plain `\n`.
+    let crlf = "ab1\r\ncd2\r\nef3";
+    let set = MaskSet::new([crlf]);
+    for text in [
+        "[ab1\r\ncd2\r\nef3]",
+        "[ab1\r\r\ncd2\r\r\nef3]",
+        "[ab1\ncd2\nef3]",
+    ] {
+        assert_eq!(set.mask(text.as_bytes()), b"[***]", "{text:?}");
+    }
+}

@@ -14,24 +14,37 @@ use zeroize::Zeroizing;
 pub const MIN_LEN: usize = 4;
 
 /// The byte strings masked for one secret value: the whole value and, for a multi-line value,
-/// each line (without its `\r`) that is at least [`MIN_LEN`] bytes long.
-pub(super) fn units(value: &[u8]) -> Vec<&[u8]> {
-    let mut units = vec![value];
+/// each line (without its `\r`) that is at least [`MIN_LEN`] bytes long, and the whole value
+/// with its line breaks as they reach the log when written with `\r\n`, through a
+/// pseudo-terminal (which turns `\n` into `\r\n`, so `\r\n` into `\r\r\n`), or with plain `\n`.
+pub(super) fn units(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut units = vec![Zeroizing::new(value.to_vec())];
     if value.contains(&b'\n') {
+        let lines: Vec<&[u8]> = value
+            .split(|&byte| byte == b'\n')
+            .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+            .collect();
+        let kept = value.split(|&byte| byte == b'\n');
+        for newline in [&b"\n"[..], b"\r\n", b"\r\r\n"] {
+            units.push(Zeroizing::new(lines.join(newline)));
+        }
+        // Through a pty as stored: each `\n` gains a `\r`, whatever was before it.
+        units.push(Zeroizing::new(kept.collect::<Vec<_>>().join(&b"\r\n"[..])));
         units.extend(
-            value
-                .split(|&byte| byte == b'\n')
-                .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-                .filter(|line| line.len() >= MIN_LEN),
+            lines
+                .iter()
+                .filter(|line| line.len() >= MIN_LEN)
+                .map(|line| Zeroizing::new(line.to_vec())),
         );
     }
     units
 }
 
-/// Appends `unit` and every encoded form of it.
-pub(super) fn push_forms(unit: &[u8], forms: &mut Vec<Vec<u8>>) {
+/// Appends `unit` and every encoded form of it; the base64 forms go to `base64`, which are
+/// also looked for across line breaks.
+pub(super) fn push_forms(unit: &[u8], forms: &mut Vec<Vec<u8>>, base64: &mut Vec<Vec<u8>>) {
     forms.push(unit.to_vec());
-    push_base64(unit, forms);
+    push_base64(unit, base64);
     push_json(unit, forms);
     push_url(unit, forms);
     push_shell(unit, forms);
@@ -173,14 +186,36 @@ fn json_escape(unit: &[u8], style: JsonStyle) -> Vec<u8> {
     out
 }
 
-/// Percent-encoding as URL libraries write it: RFC 3986 (Go, Python, .NET), JavaScript's
-/// `encodeURIComponent`, and HTML form encoding; space as `%20` and as `+`; upper- and
-/// lowercase hex.
+/// Percent-encoding as URL libraries write it, each keeping its own set of characters
+/// literal; space as `%20` and as `+`; upper- and lowercase hex.
 fn push_url(unit: &[u8], forms: &mut Vec<Vec<u8>>) {
+    /// RFC 3986 unreserved: Python `quote(safe="")` and `quote_plus`, Go `QueryEscape`, .NET
+    /// `EscapeDataString`, PHP `rawurlencode`, curl.
     const RFC3986: &[u8] = b"-._~";
+    /// Python's `quote()` default (`safe="/"`).
+    const PYTHON_QUOTE: &[u8] = b"-._~/";
+    /// JavaScript's `encodeURIComponent`.
     const URI_COMPONENT: &[u8] = b"-._~!*'()";
+    /// JavaScript's `encodeURI`.
+    const URI: &[u8] = b"-._~!*'();/?:@&=+$,#";
+    /// HTML forms (WHATWG `application/x-www-form-urlencoded`), Java `URLEncoder`, Ruby.
     const FORM: &[u8] = b"-._*";
-    for kept in [RFC3986, URI_COMPONENT, FORM] {
+    /// PHP `urlencode`.
+    const PHP: &[u8] = b"-._";
+    /// Go `url.PathEscape` (a path segment).
+    const GO_SEGMENT: &[u8] = b"-._~$&+:=@";
+    /// Go `url.URL` paths (`EscapedPath`).
+    const GO_PATH: &[u8] = b"-._~$&+,/:;=@";
+    for kept in [
+        RFC3986,
+        PYTHON_QUOTE,
+        URI_COMPONENT,
+        URI,
+        FORM,
+        PHP,
+        GO_SEGMENT,
+        GO_PATH,
+    ] {
         for space_plus in [false, true] {
             for upper in [false, true] {
                 forms.push(percent_encode(unit, kept, space_plus, upper));
