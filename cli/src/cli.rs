@@ -136,6 +136,7 @@ pub struct SecretArgs {
 /// `vaultctl exec`.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Where the credential and the secrets come from.
     #[command(flatten)]
     pub secrets: SecretArgs,
     /// Do not mask the command's output (it still gets the secrets)

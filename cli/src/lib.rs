@@ -12,6 +12,7 @@
 //!
 //! [`run`] executes a parsed command line; `main` only maps its result onto an exit code.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod cli;
 pub mod client;

@@ -151,3 +151,19 @@ impl From<crate::tokens::PresentedTokenError> for ApiError {
         ApiError::BadRequest(e.to_string())
     }
 }
+
+impl From<crate::store::sealed::UnsealError> for ApiError {
+    fn from(e: crate::store::sealed::UnsealError) -> Self {
+        use crate::store::sealed::UnsealError;
+        match e {
+            UnsealError::WrongKey => {
+                ApiError::BadRequest("unseal failed: the key or passphrase is incorrect".into())
+            }
+            UnsealError::NoPassphraseSlot => ApiError::BadRequest(
+                "unseal failed: no passphrase was set at init; use the unseal key".into(),
+            ),
+            UnsealError::NotInitialized => ApiError::NotInitialized,
+            UnsealError::Store(e) => e.into(),
+        }
+    }
+}

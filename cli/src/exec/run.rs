@@ -19,9 +19,13 @@ use crate::mask::{MaskSet, StreamMasker};
 
 /// What to run and how.
 pub struct ChildSpec {
+    /// The program and its arguments.
     pub command: Vec<OsString>,
+    /// Variables to add to the child's environment (the secrets).
     pub add: Vec<(String, crate::secret::Secret)>,
+    /// Variables to take out of it (the broker token, the CI's OIDC variables).
     pub remove: Vec<String>,
+    /// What to mask in its output; `None` with `--no-mask`.
     pub masks: Option<Arc<MaskSet>>,
 }
 

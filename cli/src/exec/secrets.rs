@@ -13,15 +13,20 @@ use crate::secret::Secret;
 
 /// One variable to inject.
 pub struct Injected {
+    /// The environment variable's name.
     pub name: String,
+    /// Its value.
     pub value: Secret,
 }
 
 /// One `NAME=path#key` mapping from an env file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
+    /// The environment variable to set.
     pub name: String,
+    /// The KV secret it comes from (`secret/prod/api`).
     pub path: String,
+    /// The field of that secret.
     pub key: String,
 }
 

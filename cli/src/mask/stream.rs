@@ -46,6 +46,7 @@ pub struct StreamMasker<M: Borrow<MaskSet>> {
 }
 
 impl<M: Borrow<MaskSet>> StreamMasker<M> {
+    /// A masker for one output stream, masking every pattern of `set`.
     pub fn new(set: M) -> Self {
         let capacity = set.borrow().max_pattern_len();
         StreamMasker {

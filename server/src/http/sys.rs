@@ -344,17 +344,12 @@ async fn unseal(
             tracing::info!("unsealed");
             Ok(Reply::Raw(StatusCode::OK, seal_status(app).await?))
         }
-        Err(UnsealError::WrongKey) => {
-            tracing::warn!("unseal attempt with an incorrect key");
-            Err(ApiError::BadRequest(
-                "unseal failed: the key or passphrase is incorrect".into(),
-            ))
+        Err(e) => {
+            if matches!(e, UnsealError::WrongKey) {
+                tracing::warn!("unseal attempt with an incorrect key");
+            }
+            Err(e.into())
         }
-        Err(UnsealError::NoPassphraseSlot) => Err(ApiError::BadRequest(
-            "unseal failed: no passphrase was set at init; use the unseal key".into(),
-        )),
-        Err(UnsealError::NotInitialized) => Err(ApiError::NotInitialized),
-        Err(UnsealError::Store(e)) => Err(e.into()),
     }
 }
 
