@@ -575,3 +575,57 @@ fn tls_to_the_database_verifies_the_certificate_and_host_name() {
     let e = run(format!("storage_ca_file = \"{}\"\n", other_file.display()));
     assert!(e.contains("PostgreSQL TLS"), "{e}");
 }
+
+#[test]
+fn a_database_without_tls_is_refused_when_the_url_asks_for_it() {
+    // No TLS on the server: a URL that asks for verify-full (or says nothing) must not fall
+    // back to plain text, where the password would travel in the clear.
+    let cluster = PgCluster::start();
+    let url = cluster.database();
+    let tmp = tempfile::tempdir().unwrap();
+    for tls_url in [
+        url.replace("sslmode=disable", "sslmode=verify-full"),
+        url.replace("?sslmode=disable", ""),
+    ] {
+        let path = tmp.path().join("vaultd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "listen = \"127.0.0.1:0\"\n{}",
+                cluster.replica_config(&tls_url)
+            ),
+        )
+        .unwrap();
+        let mut child = std::process::Command::new(e2e::binary("vaultd"))
+            .args(["server", "--config"])
+            .arg(&path)
+            .env_remove("VAULTD_STORAGE_URL")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // It must exit at once with an error; a vaultd still running has started in plain text.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        let status = status.unwrap_or_else(|| panic!("{tls_url}: started without TLS"));
+        assert!(!status.success(), "{tls_url}: {stderr}");
+        assert!(stderr.contains("TLS"), "{tls_url}: {stderr}");
+    }
+    let sessions = cluster.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'vaultd'",
+    );
+    assert_eq!(sessions, "0", "a plain-text session was opened");
+}

@@ -95,8 +95,8 @@ impl std::fmt::Debug for PostgresBackend {
 }
 
 /// Splits `sslmode` off the URL (tokio-postgres knows only disable/prefer/require) and says
-/// whether to use TLS. Every TLS mode verifies the chain and the host name: stricter than
-/// libpq's `require`, never weaker.
+/// whether to use TLS. Every TLS mode is enforced (`SslMode::Require`: no plain-text fallback)
+/// and verifies the chain and the host name: stricter than libpq's `require`, never weaker.
 fn split_sslmode(url: &str) -> Result<(String, bool), PgConfigError> {
     let Some((base, query)) = url.split_once('?') else {
         // libpq's default is `prefer`, which may fall back to plain text: we require TLS.
@@ -296,6 +296,17 @@ impl PostgresBackend {
         if config.get_password().is_some() {
             return Err(PgConfigError::PasswordInUrl);
         }
+        // Whatever the string said (a key=value string keeps its own `sslmode`): TLS is
+        // required, never "preferred" — `prefer` would carry on in plain text (and send the
+        // password) if something on the path answered that the server has no TLS.
+        if url.contains("sslmode=prefer") || url.contains("sslmode=allow") {
+            return Err(PgConfigError::SslMode("prefer".into()));
+        }
+        config.ssl_mode(if tls {
+            tokio_postgres::config::SslMode::Require
+        } else {
+            tokio_postgres::config::SslMode::Disable
+        });
         if let Some(password) = &options.password {
             config.password(password.as_bytes());
         }
