@@ -293,11 +293,13 @@ impl Acl {
 
     /// Whether `capability` is allowed on `path`.
     ///
-    /// For [`Capability::List`] this follows Vault's listing rules: a list request is checked on
-    /// the folder with its trailing `/`; an exact rule for the folder without it (as
-    /// `secret/metadata/app`) also allows listing `secret/metadata/app/`, while wildcard rules
-    /// are matched against the path with its slash, so `secret/metadata/app/*` grants the list
-    /// and a deny there wins over a broader `secret/metadata/*`.
+    /// For [`Capability::List`] on a folder (`secret/metadata/app/`): an exact rule for the
+    /// folder, with or without the slash, decides, as in Vault; otherwise the most specific
+    /// wildcard rule for the folder without the slash (Vault's choice) and the one for the
+    /// folder with it are both consulted: a `deny` in either wins, else either may grant. So
+    /// `secret/metadata/app/*` and `secret/metadata/+` grant the list, and a deny on
+    /// `secret/metadata/app/*` holds against a broader `secret/metadata/*` — where Vault would
+    /// let the broad rule list the folder.
     pub fn allows(&self, path: &str, capability: Capability) -> bool {
         self.lookup(path, capability == Capability::List)
             .allows(capability)
@@ -320,21 +322,37 @@ impl Acl {
             return CapabilitySet::ALL;
         }
         let path = path.trim_start_matches('/');
+        let normalise = |capabilities: Option<CapabilitySet>| match capabilities {
+            Some(c) if !c.is_empty() && !c.is_denied() => c,
+            _ => CapabilitySet::DENY,
+        };
         // Vault's `AllowOperation`: an exact rule for the path; for a list of `folder/`, an
-        // exact rule for `folder`; then the most specific wildcard rule for the path as sent
-        // (slash included, so `folder/*` rules, deny among them, decide a list of `folder/`).
-        let found = self.exact.get(path).copied().or_else(|| {
+        // exact rule for `folder`; then the most specific wildcard rule (for a list, first
+        // for `folder` without the slash, then for `folder/`).
+        let exact = self.exact.get(path).copied().or_else(|| {
             let trimmed = path.strip_suffix('/').filter(|_| list)?;
             self.exact.get(trimmed).copied()
         });
-        let capabilities = found
-            .or_else(|| self.best_wildcard(path))
-            .unwrap_or(CapabilitySet::DENY);
-        if capabilities.is_empty() || capabilities.is_denied() {
-            CapabilitySet::DENY
-        } else {
-            capabilities
+        if let Some(capabilities) = exact {
+            return normalise(Some(capabilities));
         }
+        let Some(folder) = path.strip_suffix('/').filter(|_| list) else {
+            return normalise(self.best_wildcard(path));
+        };
+        // A list of `folder/`: Vault decides by the rule for `folder` when one matches, which
+        // lets a broad `secret/metadata/*` list a folder that `folder/*` denies. Here the rule
+        // for `folder/` is consulted too and an explicit deny in either wins; otherwise either
+        // may grant (so `secret/metadata/+` and `secret/metadata/team/*` both list `team/`).
+        let chosen = [self.best_wildcard(folder), self.best_wildcard(path)];
+        if chosen.iter().flatten().any(|c| c.is_denied()) {
+            return CapabilitySet::DENY;
+        }
+        normalise(Some(
+            chosen
+                .into_iter()
+                .flatten()
+                .fold(CapabilitySet::EMPTY, CapabilitySet::union),
+        ))
     }
 
     fn best_wildcard(&self, path: &str) -> Option<CapabilitySet> {
@@ -362,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn list_of_a_folder_is_decided_by_its_folder_rules_as_in_vault() {
+    fn list_of_a_folder_grants_as_vault_and_a_deny_on_either_path_wins() {
         let acl = acl(vec![
             rule("secret/metadata/*", &[Capability::List]),
             rule("secret/metadata/private/*", &[Capability::Deny]),
@@ -379,6 +397,16 @@ mod tests {
         assert!(only_folder.allows("secret/metadata/team/", Capability::List));
         assert!(!only_folder.allows("secret/metadata/team", Capability::List));
         assert!(!only_folder.allows("secret/metadata/", Capability::List));
+        // Vault's own way still grants: a `+` rule matches the folder without its slash.
+        let plus = super::tests::acl(vec![rule("secret/metadata/+", &[Capability::List])]);
+        assert!(plus.allows("secret/metadata/x/", Capability::List));
+        // A broader rule without list does not hide a folder rule that grants it.
+        let mixed = super::tests::acl(vec![
+            rule("secret/metadata/*", &[Capability::Read]),
+            rule("secret/metadata/team/*", &[Capability::List]),
+        ]);
+        assert!(mixed.allows("secret/metadata/team/", Capability::List));
+        assert!(!mixed.allows("secret/metadata/other/", Capability::List));
     }
 
     #[test]

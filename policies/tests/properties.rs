@@ -86,8 +86,9 @@ fn model(rules: &[(String, CapabilitySet)], path: &str) -> CapabilitySet {
     model_op(rules, path, false)
 }
 
-/// `list`: a request for `folder/` may also be decided by an exact rule for `folder`; wildcard
-/// rules always see the path as sent.
+/// `list`: a request for `folder/` may also be decided by an exact rule for `folder`; then the
+/// wildcard rules chosen for `folder` (Vault's) and for `folder/`: a deny in either wins,
+/// else the union of what they grant.
 fn model_op(rules: &[(String, CapabilitySet)], path: &str, list: bool) -> CapabilitySet {
     let path = path.trim_start_matches('/');
     let mut merged: BTreeMap<&str, CapabilitySet> = BTreeMap::new();
@@ -100,38 +101,51 @@ fn model_op(rules: &[(String, CapabilitySet)], path: &str, list: bool) -> Capabi
         };
     }
     let is_exact = |p: &str| !p.ends_with('*') && !p.split('/').any(|s| s == "+");
-    let chosen = merged
-        .iter()
-        .find(|(pattern, _)| is_exact(pattern) && **pattern == path)
-        .or_else(|| {
-            let bare = path.strip_suffix('/').filter(|_| list)?;
-            merged
-                .iter()
-                .find(|(pattern, _)| is_exact(pattern) && **pattern == bare)
-        })
-        .map(|(_, caps)| *caps)
-        .or_else(|| {
-            let mut best: Option<(Descr, CapabilitySet)> = None;
-            for (pattern, caps) in &merged {
-                if is_exact(pattern) {
-                    continue;
-                }
-                if let Some(descr) = vault_match(pattern, path) {
-                    let better = match &best {
-                        None => true,
-                        Some((current, _)) => vault_less(current, &descr),
-                    };
-                    if better {
-                        best = Some((descr, *caps));
-                    }
-                }
-            }
-            best.map(|(_, caps)| caps)
-        });
-    match chosen {
+    let normalise = |caps: Option<CapabilitySet>| match caps {
         Some(caps) if !caps.is_empty() && !caps.is_denied() => caps,
         _ => CapabilitySet::DENY,
+    };
+    let exact = |target: &str| {
+        merged
+            .iter()
+            .find(|(pattern, _)| is_exact(pattern) && **pattern == target)
+            .map(|(_, caps)| *caps)
+    };
+    let wildcard = |target: &str| {
+        let mut best: Option<(Descr, CapabilitySet)> = None;
+        for (pattern, caps) in &merged {
+            if is_exact(pattern) {
+                continue;
+            }
+            if let Some(descr) = vault_match(pattern, target) {
+                let better = match &best {
+                    None => true,
+                    Some((current, _)) => vault_less(current, &descr),
+                };
+                if better {
+                    best = Some((descr, *caps));
+                }
+            }
+        }
+        best.map(|(_, caps)| caps)
+    };
+    let folder = path.strip_suffix('/').filter(|_| list);
+    if let Some(caps) = exact(path).or_else(|| folder.and_then(exact)) {
+        return normalise(Some(caps));
     }
+    let Some(folder) = folder else {
+        return normalise(wildcard(path));
+    };
+    let chosen = [wildcard(folder), wildcard(path)];
+    if chosen.iter().flatten().any(|c| c.is_denied()) {
+        return CapabilitySet::DENY;
+    }
+    normalise(Some(
+        chosen
+            .into_iter()
+            .flatten()
+            .fold(CapabilitySet::EMPTY, CapabilitySet::union),
+    ))
 }
 
 struct Descr {

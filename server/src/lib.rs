@@ -334,7 +334,13 @@ pub async fn migrate(from: &config::Storage, to: &config::Storage) -> Result<usi
         }
     }
     let mut copied = 0;
-    for tree in store::Tree::ALL {
+    // `sys` (the init marker and the keyring) last: a copy that fails half-way leaves a target
+    // that does not claim to be an initialised store.
+    let order = store::Tree::ALL
+        .into_iter()
+        .filter(|t| *t != store::Tree::Sys)
+        .chain([store::Tree::Sys]);
+    for tree in order {
         let records = source.scan_prefix(tree, b"").await.map_err(failed)?;
         for chunk in records.chunks(500) {
             let writes = chunk

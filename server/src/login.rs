@@ -265,6 +265,7 @@ async fn issue(
             path: "auth/jwt/login".into(),
             renewable: true,
             role: Some(role_name.to_owned()),
+            not_after: None,
         })
         .await?)
 }

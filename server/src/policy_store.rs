@@ -183,9 +183,16 @@ impl PolicyStore {
         (checked.elapsed() < fresh_within).then(|| snapshot.clone())
     }
 
+    /// Installs `snapshot` unless a newer version is already in force (a refresh that read
+    /// the store just before an apply here must not roll the apply back).
     fn install(&self, snapshot: Arc<PolicySnapshot>) {
         if let Ok(mut guard) = self.current.write() {
-            *guard = Some((snapshot, Instant::now()));
+            match guard.as_mut() {
+                Some((current, checked)) if current.version > snapshot.version => {
+                    *checked = Instant::now();
+                }
+                _ => *guard = Some((snapshot, Instant::now())),
+            }
         }
     }
 

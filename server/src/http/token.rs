@@ -254,6 +254,7 @@ async fn create(
         path: acl_path.to_owned(),
         renewable: body.renewable.unwrap_or(true),
         role: None,
+        not_after: parent.expire_time.filter(|_| !parent.is_root()),
     };
     let Issued { token, record } = if orphan {
         app.tokens.create(new).await?

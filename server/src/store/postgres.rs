@@ -284,6 +284,10 @@ const UPSERT: &str = "INSERT INTO vaultd_records (tree, key, value) VALUES ($1, 
                       ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM vaultd_records WHERE tree = $1 AND key = $2";
 const SELECT: &str = "SELECT value FROM vaultd_records WHERE tree = $1 AND key = $2";
+/// A guard's read: the row is locked until the transaction ends, so a writer outside the
+/// serializable transaction (a plain batch) waits instead of slipping in between.
+const SELECT_FOR_UPDATE: &str =
+    "SELECT value FROM vaultd_records WHERE tree = $1 AND key = $2 FOR UPDATE";
 
 impl PostgresBackend {
     /// Builds the pool. Connects lazily: a database that is not up yet is not an error here
@@ -552,7 +556,7 @@ impl Backend for PostgresBackend {
                 let millis = self.statement_timeout.as_millis().max(1);
                 tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
                     .await?;
-                let select = tx.prepare_cached(SELECT).await?;
+                let select = tx.prepare_cached(SELECT_FOR_UPDATE).await?;
                 for guard in &guards {
                     let row = tx
                         .query_opt(&select, &[&tree_id(guard.tree), &guard.key])

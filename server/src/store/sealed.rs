@@ -45,6 +45,9 @@ pub struct SealedStore {
     keys: Arc<RwLock<Option<Arc<Keyring>>>>,
     commits: Arc<super::group_commit::GroupCommit>,
     rotation: Arc<tokio::sync::Mutex<()>>,
+    /// Bumped by every seal. Work that installs keys after awaiting (unseal, rotation, a
+    /// reload) installs them only if no seal happened since it began: a seal is never undone.
+    seals: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for SealedStore {
@@ -62,6 +65,7 @@ impl SealedStore {
             keys: Arc::new(RwLock::new(None)),
             commits: Arc::default(),
             rotation: Arc::default(),
+            seals: Arc::default(),
         }
     }
 
@@ -112,16 +116,19 @@ impl SealedStore {
             return Ok(keyring);
         };
         let _one = self.rotation.lock().await;
+        let since = self.seal_count();
         let keyring = self.require_keyring()?;
         if keyring.data_key(version).is_some() {
             return Ok(keyring);
         }
         let reloaded = Arc::new(keyring::reload(&*self.backend, &keyring).await?);
+        if !self.install_unless_sealed_since(since, reloaded.clone()) {
+            return Err(StoreError::Sealed);
+        }
         tracing::info!(
             version = reloaded.current_version(),
             "data key rotated elsewhere; keyring reloaded"
         );
-        *self.write_keys() = Some(reloaded.clone());
         Ok(reloaded)
     }
 
@@ -146,15 +153,34 @@ impl SealedStore {
         if !self.is_sealed() {
             return Ok(());
         }
+        let since = self.seal_count();
         let keys = keyring::unseal(&*self.backend, credential).await?;
-        *self.write_keys() = Some(Arc::new(keys));
+        // Sealed while we derived and read? Then the seal stands.
+        self.install_unless_sealed_since(since, Arc::new(keys));
         Ok(())
     }
 
     /// Drops the keyring. Keys are zeroized when the last in-flight request holding the
     /// `Arc` finishes.
     pub fn seal(&self) {
-        *self.write_keys() = None;
+        let mut keys = self.write_keys();
+        self.seals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *keys = None;
+    }
+
+    fn seal_count(&self) -> u64 {
+        self.seals.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Installs `keys` unless a seal happened after `since` (a [`SealedStore::seal_count`]);
+    /// returns whether it did.
+    fn install_unless_sealed_since(&self, since: u64, keys: Arc<Keyring>) -> bool {
+        let mut slot = self.write_keys();
+        if self.seal_count() != since {
+            return false;
+        }
+        *slot = Some(keys);
+        true
     }
 
     /// Adds a new data-key version used for all new writes; old versions stay readable.
@@ -162,10 +188,12 @@ impl SealedStore {
         // One rotation at a time; the keyring in memory is replaced only once the new one is
         // durable.
         let _one = self.rotation.lock().await;
+        let since = self.seal_count();
         let current = self.require_keyring()?;
         let rotated = keyring::rotate(&*self.backend, &current).await?;
         let version = rotated.current_version();
-        *self.write_keys() = Some(Arc::new(rotated));
+        // The new version is stored either way; a seal meanwhile keeps the keys dropped.
+        self.install_unless_sealed_since(since, Arc::new(rotated));
         Ok(version)
     }
 
@@ -675,6 +703,32 @@ mod tests {
             .unseal(UnsealCredential::Key(output.unseal_key))
             .await
             .expect("unseal");
+    }
+
+    #[tokio::test]
+    async fn a_seal_during_a_rotation_or_an_unseal_stands() {
+        let (store, backend, key) = unsealed_store().await;
+        // A rotation that finishes after a seal does not put the keys back.
+        let since = store.seal_count();
+        store.seal();
+        let keys = Arc::new(
+            keyring::unseal(&*backend, UnsealCredential::Key(key.duplicate()))
+                .await
+                .expect("keys"),
+        );
+        assert!(!store.install_unless_sealed_since(since, keys.clone()));
+        assert!(store.is_sealed());
+        // An unseal that began after the seal does install them.
+        assert!(store.install_unless_sealed_since(store.seal_count(), keys));
+        assert!(!store.is_sealed());
+        // And a real rotation racing a seal leaves the store sealed.
+        let rotating = {
+            let store = store.clone();
+            tokio::spawn(async move { store.rotate().await })
+        };
+        store.seal();
+        let _ = rotating.await.expect("join");
+        assert!(store.is_sealed(), "a rotation undid the seal");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -177,6 +177,8 @@ pub struct NewToken {
     pub path: String,
     pub renewable: bool,
     pub role: Option<String>,
+    /// Unix seconds the token may not outlive (its parent's expiry), whatever `ttl` says.
+    pub not_after: Option<u64>,
 }
 
 pub struct Issued {
@@ -263,7 +265,10 @@ impl TokenStore {
             display_name: new.display_name,
             creation_time: now,
             creation_ttl: new.ttl,
-            expire_time: (new.ttl > 0).then_some(now + new.ttl),
+            expire_time: (new.ttl > 0).then(|| {
+                let expiry = now + new.ttl;
+                new.not_after.map_or(expiry, |cap| expiry.min(cap))
+            }),
             explicit_max_ttl: new.explicit_max_ttl,
             num_uses: new.num_uses,
             path: new.path,
@@ -330,8 +335,14 @@ impl TokenStore {
                 let Some((record, guard)) = self.read_live(&parent_key).await? else {
                     return Ok(None);
                 };
-                let (issued, mut writes) =
-                    Self::prepare(&keyring, new.clone(), None, Some(&parent_key))?;
+                // Capped by the parent as read here, under its lock: the child never expires
+                // after it, however long the wait for the lock was.
+                let mut child = new.clone();
+                child.not_after = match (child.not_after, record.expire_time) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let (issued, mut writes) = Self::prepare(&keyring, child, None, Some(&parent_key))?;
                 writes.push((
                     Tree::Tokens,
                     parent_key.clone(),
@@ -367,10 +378,15 @@ impl TokenStore {
             return Ok(None);
         };
         if record.is_expired(unix_now()) {
-            let (writes, _) = self
+            // Guarded like every other write to a token: a plain delete could race a guarded
+            // write of the same record on another replica and leave half a token behind.
+            // If it lands, the token and its (no later expiring) subtree are gone; if not,
+            // someone else changed or removed it, and it reads as absent either way.
+            let (writes, mut guards) = self
                 .removal_writes(key, &record, Descendants::Revoke)
                 .await?;
-            self.store.write(writes).await?;
+            guards.push(read.guard);
+            self.store.write_if(guards, writes).await?;
             return Ok(None);
         }
         Ok(Some((record, read.guard)))
