@@ -85,11 +85,48 @@ impl Document {
     /// The ACL for a token carrying the policies `names`. Names that resolve to no policy grant
     /// nothing.
     pub fn acl<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Acl {
+        self.acl_with(names, &crate::paths::TemplateContext::default())
+    }
+
+    /// The ACL for one token: templated rules rendered with its role and login claims.
+    pub fn acl_with<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+        context: &crate::paths::TemplateContext<'_>,
+    ) -> Acl {
         let policies: Vec<Cow<'_, Policy>> = names
             .into_iter()
             .filter_map(|name| self.policy(name))
             .collect();
-        Acl::from_policies(policies.iter().map(|policy| policy.as_ref()))
+        Acl::from_policies_with(policies.iter().map(|policy| policy.as_ref()), context)
+    }
+
+    /// The claim names the templated rules of the named policies use: what a token from a
+    /// login with these policies must carry.
+    pub fn template_claims<'a>(
+        &self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> std::collections::BTreeSet<String> {
+        names
+            .into_iter()
+            .filter_map(|name| self.policy(name))
+            .flat_map(|policy| {
+                policy
+                    .rules
+                    .iter()
+                    .flat_map(|rule| rule.path.template_claims())
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Whether any of the named policies has a templated rule.
+    pub fn is_templated<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
+        names
+            .into_iter()
+            .filter_map(|name| self.policy(name))
+            .any(|policy| policy.is_templated())
     }
 
     /// The checks of each entry on its own.

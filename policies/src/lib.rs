@@ -42,6 +42,6 @@ pub use error::PolicyError;
 pub use explain::{Explanation, GrantedRule, explain};
 pub use issuer::{Algorithm, Issuer, KeySource};
 pub use lint::{LintCode, Warning, lint};
-pub use paths::{Acl, PathPattern};
+pub use paths::{Acl, PathPattern, TemplateContext, TemplateMiss};
 pub use policy::{Policy, Rule};
 pub use role::Role;

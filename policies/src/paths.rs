@@ -13,6 +13,15 @@
 //! Patterns are compiled once per [`Acl`]: exact rules go into a hash map, wildcard rules into a
 //! list sorted most specific first, so a lookup is one hash probe plus a scan that stops at the
 //! first match, with no allocation.
+//!
+//! A pattern may be *templated* with `{{claims.NAME}}` (a verified claim of the token's JWT
+//! login) and `{{role}}` (its role), as in `secret/data/ci/{{claims.repository_id}}/*`: the
+//! ACL of a token is compiled with its own values substituted ([`TemplateContext`]). A value
+//! is substituted only when it is a JSON string or integer of [`MAX_TEMPLATE_VALUE`] bytes at
+//! most, not empty, made of safe characters (no `/`, `*`, `+`, `{`, `}`, white space or control
+//! characters, and not `.`/`..`); otherwise — or for a token without login claims — the rule
+//! matches nothing. A rule that denies cannot be templated: a deny that matched nothing for an
+//! odd claim value would silently stop denying.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +34,105 @@ use crate::error::PolicyError;
 use crate::policy::Policy;
 
 const MAX_PATTERN_LEN: usize = 1024;
+/// Longest claim value substituted into a templated path.
+pub const MAX_TEMPLATE_VALUE: usize = 128;
+
+/// What a templated pattern is rendered with: the token's role and the verified claims of
+/// its JWT login. Tokens that did not come from a JWT login have neither.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TemplateContext<'a> {
+    /// The role the token logged in with.
+    pub role: Option<&'a str>,
+    /// The verified claims of that login.
+    pub claims: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Why a template could not be rendered for a token (for `explain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateMiss {
+    /// The token has no login claims (or no role): it did not come from a JWT login.
+    NoLoginContext,
+    /// The token lacks the claim.
+    MissingClaim(String),
+    /// The claim is not a string or integer, or holds characters a path cannot.
+    UnsafeValue(String),
+}
+
+impl fmt::Display for TemplateMiss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateMiss::NoLoginContext => f.write_str(
+                "the token did not come from a JWT login, so templated rules match nothing",
+            ),
+            TemplateMiss::MissingClaim(name) => write!(f, "the token has no claim {name:?}"),
+            TemplateMiss::UnsafeValue(name) => write!(
+                f,
+                "claim {name:?} is not a plain string or integer of safe characters (no /, *, +, .., braces, spaces)"
+            ),
+        }
+    }
+}
+
+/// One `{{…}}` placeholder of a pattern.
+enum Placeholder<'a> {
+    Role,
+    Claim(&'a str),
+}
+
+/// The placeholders of `pattern` with their byte ranges, or why the templating is invalid.
+fn placeholders(
+    pattern: &str,
+) -> Result<Vec<(std::ops::Range<usize>, Placeholder<'_>)>, &'static str> {
+    let mut out = Vec::new();
+    let mut rest = 0;
+    while let Some(open) = pattern[rest..].find("{{").map(|i| i + rest) {
+        let close = pattern[open..]
+            .find("}}")
+            .map(|i| i + open)
+            .ok_or("a `{{` without its `}}`")?;
+        let inner = &pattern[open + 2..close];
+        let placeholder = match inner {
+            "role" => Placeholder::Role,
+            _ => {
+                let name = inner
+                    .strip_prefix("claims.")
+                    .ok_or("templates are `{{claims.NAME}}` or `{{role}}`")?;
+                let valid = !name.is_empty()
+                    && name.len() <= 64
+                    && name.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':')
+                    });
+                if !valid {
+                    return Err("a claim name in a template is 1-64 of `A-Z a-z 0-9 _ - . :`");
+                }
+                Placeholder::Claim(name)
+            }
+        };
+        out.push((open..close + 2, placeholder));
+        rest = close + 2;
+    }
+    if pattern[rest..].contains("}}") {
+        return Err("a `}}` without its `{{`");
+    }
+    Ok(out)
+}
+
+/// A claim value fit to stand in a path, as text.
+fn safe_value(value: &serde_json::Value) -> Option<String> {
+    let text = match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    let safe = !text.is_empty()
+        && text.len() <= MAX_TEMPLATE_VALUE
+        && text != "."
+        && text != ".."
+        && text.chars().all(|c| {
+            !c.is_control() && !c.is_whitespace() && !matches!(c, '/' | '*' | '+' | '{' | '}')
+        });
+    safe.then_some(text)
+}
 
 /// A validated path pattern. Reads and writes as the string it was written as.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,7 +140,8 @@ pub struct PathPattern(String);
 
 impl PathPattern {
     /// Validates `pattern`: not empty, no leading `/`, `*` only as the last character, `+` only
-    /// as a whole segment, no templating (`{{…}}`), no control characters.
+    /// as a whole segment, templates only as `{{claims.NAME}}` or `{{role}}`, no control
+    /// characters.
     pub fn new(pattern: &str) -> Result<Self, PolicyError> {
         let invalid = |reason| PolicyError::InvalidPathPattern {
             pattern: pattern.to_owned(),
@@ -52,10 +161,13 @@ impl PathPattern {
         if pattern.chars().any(char::is_control) {
             return Err(invalid("control characters are not allowed"));
         }
-        if pattern.contains("{{") {
-            return Err(invalid("templated paths (`{{…}}`) are not supported"));
+        // Check the templating, then the shape with every placeholder standing for a value.
+        let holes = placeholders(pattern).map_err(invalid)?;
+        let mut shaped = pattern.to_owned();
+        for (range, _) in holes.iter().rev() {
+            shaped.replace_range(range.clone(), "v");
         }
-        let base = pattern.strip_suffix('*').unwrap_or(pattern);
+        let base = shaped.strip_suffix('*').unwrap_or(&shaped);
         if base.contains('*') {
             return Err(invalid(
                 "`*` is only allowed as the last character, where it matches any suffix",
@@ -80,6 +192,56 @@ impl PathPattern {
     /// The pattern as written.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the pattern holds `{{…}}` placeholders.
+    pub fn is_templated(&self) -> bool {
+        self.0.contains("{{")
+    }
+
+    /// The claim names its `{{claims.NAME}}` placeholders use.
+    pub fn template_claims(&self) -> Vec<&str> {
+        placeholders(&self.0)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(_, placeholder)| match placeholder {
+                Placeholder::Claim(name) => Some(name),
+                Placeholder::Role => None,
+            })
+            .collect()
+    }
+
+    /// The pattern with `context`'s values in its placeholders (itself when it has none), or
+    /// why it cannot be rendered for this token — then the rule matches nothing.
+    pub fn render(&self, context: &TemplateContext<'_>) -> Result<PathPattern, TemplateMiss> {
+        if !self.is_templated() {
+            return Ok(self.clone());
+        }
+        let holes = placeholders(&self.0).map_err(|_| TemplateMiss::NoLoginContext)?;
+        let mut rendered = self.0.clone();
+        for (range, placeholder) in holes.iter().rev() {
+            let value = match placeholder {
+                Placeholder::Role => context
+                    .role
+                    .map(|r| serde_json::Value::String(r.to_owned()))
+                    .ok_or(TemplateMiss::NoLoginContext)?,
+                Placeholder::Claim(name) => context
+                    .claims
+                    .ok_or(TemplateMiss::NoLoginContext)?
+                    .get(*name)
+                    .cloned()
+                    .ok_or_else(|| TemplateMiss::MissingClaim((*name).to_owned()))?,
+            };
+            let name = match placeholder {
+                Placeholder::Role => "role",
+                Placeholder::Claim(name) => name,
+            };
+            let text =
+                safe_value(&value).ok_or_else(|| TemplateMiss::UnsafeValue(name.to_owned()))?;
+            rendered.replace_range(range.clone(), &text);
+        }
+        // A safe value cannot make the pattern invalid; refuse anything that would anyway.
+        PathPattern::new(&rendered).map_err(|_| TemplateMiss::UnsafeValue("(rendered path)".into()))
     }
 
     /// Whether the pattern ends in `*` (matches every path starting with the rest).
@@ -243,18 +405,33 @@ impl Acl {
     /// policies) take the union of their capabilities, except that `deny` in any of them leaves
     /// only `deny`. The root policy ([`Policy::is_root`]) allows everything everywhere.
     pub fn from_policies<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Acl {
+        Self::from_policies_with(policies, &TemplateContext::default())
+    }
+
+    /// Like [`Acl::from_policies`], with templated rules rendered for one token's `context`;
+    /// a templated rule that cannot be rendered for it is left out (it matches nothing).
+    pub fn from_policies_with<'a>(
+        policies: impl IntoIterator<Item = &'a Policy>,
+        context: &TemplateContext<'_>,
+    ) -> Acl {
         let mut root = false;
-        let mut merged: BTreeMap<&PathPattern, CapabilitySet> = BTreeMap::new();
+        let mut rendered: Vec<(PathPattern, CapabilitySet)> = Vec::new();
         for policy in policies {
             root |= policy.is_root();
             for rule in &policy.rules {
-                let entry = merged.entry(&rule.path).or_insert(CapabilitySet::EMPTY);
-                *entry = if entry.is_denied() || rule.capabilities.is_denied() {
-                    CapabilitySet::DENY
-                } else {
-                    entry.union(rule.capabilities)
-                };
+                if let Ok(path) = rule.path.render(context) {
+                    rendered.push((path, rule.capabilities));
+                }
             }
+        }
+        let mut merged: BTreeMap<&PathPattern, CapabilitySet> = BTreeMap::new();
+        for (path, capabilities) in &rendered {
+            let entry = merged.entry(path).or_insert(CapabilitySet::EMPTY);
+            *entry = if entry.is_denied() || capabilities.is_denied() {
+                CapabilitySet::DENY
+            } else {
+                entry.union(*capabilities)
+            };
         }
 
         let mut exact = HashMap::new();
@@ -407,6 +584,99 @@ mod tests {
         ]);
         assert!(mixed.allows("secret/metadata/team/", Capability::List));
         assert!(!mixed.allows("secret/metadata/other/", Capability::List));
+    }
+
+    fn claims(pairs: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        pairs.as_object().cloned().expect("an object")
+    }
+
+    #[test]
+    fn templated_rules_render_per_token_and_unsafe_values_match_nothing() {
+        let templated = acl(vec![rule(
+            "secret/data/ci/{{claims.repository_id}}/*",
+            &[Capability::Read],
+        )]);
+        // Without login claims, or without a context at all, the rule matches nothing.
+        assert!(!templated.allows("secret/data/ci/74/x", Capability::Read));
+        let policy = Policy::new(vec![rule(
+            "secret/data/ci/{{claims.repository_id}}/*",
+            &[Capability::Read],
+        )]);
+        let for_claims = |value: serde_json::Value| {
+            let claims = claims(serde_json::json!({ "repository_id": value }));
+            Acl::from_policies_with(
+                [&policy],
+                &TemplateContext {
+                    role: Some("deploy"),
+                    claims: Some(&claims),
+                },
+            )
+        };
+        let repo74 = for_claims(serde_json::json!("74"));
+        assert!(repo74.allows("secret/data/ci/74/x", Capability::Read));
+        assert!(!repo74.allows("secret/data/ci/75/x", Capability::Read));
+        assert!(!repo74.allows("secret/data/ci/74", Capability::Read));
+        // An integer claim renders as its digits.
+        assert!(for_claims(serde_json::json!(74)).allows("secret/data/ci/74/x", Capability::Read));
+        for unsafe_value in [
+            serde_json::json!("74/../75"),
+            serde_json::json!("*"),
+            serde_json::json!("+"),
+            serde_json::json!(""),
+            serde_json::json!(".."),
+            serde_json::json!("a b"),
+            serde_json::json!("x}}y"),
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+            serde_json::json!(["74"]),
+            serde_json::json!("7".repeat(MAX_TEMPLATE_VALUE + 1)),
+        ] {
+            let acl = for_claims(unsafe_value.clone());
+            for path in [
+                "secret/data/ci/75/x",
+                "secret/data/ci/74/x",
+                "secret/data/ci/x",
+            ] {
+                assert!(
+                    !acl.allows(path, Capability::Read),
+                    "{unsafe_value} → {path}"
+                );
+            }
+        }
+        // `{{role}}` too.
+        let by_role = Policy::new(vec![rule(
+            "secret/data/roles/{{role}}",
+            &[Capability::Read],
+        )]);
+        let acl = Acl::from_policies_with(
+            [&by_role],
+            &TemplateContext {
+                role: Some("deploy"),
+                claims: None,
+            },
+        );
+        assert!(acl.allows("secret/data/roles/deploy", Capability::Read));
+    }
+
+    #[test]
+    fn template_syntax_is_checked() {
+        for good in [
+            "secret/data/ci/{{claims.repository_id}}/*",
+            "secret/data/{{role}}/{{claims.ref_type}}-x",
+            "secret/data/{{claims.oidc.circleci.com:project}}",
+        ] {
+            assert!(PathPattern::new(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "secret/{{claims.}}",
+            "secret/{{claim.repository}}",
+            "secret/{{claims.repository",
+            "secret/claims}}",
+            "secret/{{claims.a b}}",
+            "secret/{{env.HOME}}",
+        ] {
+            assert!(PathPattern::new(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub struct Rule {
 }
 
 impl Policy {
+    /// Whether any rule's path is templated (its ACL depends on the token's claims).
+    pub fn is_templated(&self) -> bool {
+        self.rules.iter().any(|rule| rule.path.is_templated())
+    }
+
     /// A policy with these rules.
     pub fn new(rules: Vec<Rule>) -> Self {
         Policy { rules, root: false }
@@ -93,6 +98,12 @@ impl Policy {
                 return Err(invalid(
                     format!("rules[{index}].capabilities"),
                     "list at least one capability (or `deny`)",
+                ));
+            }
+            if rule.path.is_templated() && rule.capabilities.is_denied() {
+                return Err(invalid(
+                    format!("rules[{index}].path"),
+                    "a deny rule cannot be templated: for a claim it cannot use, it would deny nothing",
                 ));
             }
         }

@@ -10,13 +10,17 @@ use crate::error::PolicyError;
 
 /// Claims that name the repository or project a pipeline runs for; a role must bind one of
 /// them (or `sub` exactly) so that not every pipeline of the issuer can log in.
-pub const IDENTITY_CLAIMS: [&str; 6] = [
+pub const IDENTITY_CLAIMS: [&str; 8] = [
     "repository",
     "repository_id",
     "project_path",
     "project_id",
     "job_project_path",
     "job_project_id",
+    // A whole organisation or group by its immutable id: with templated paths
+    // (`secret/data/ci/{{claims.repository_id}}/*`) one role serves every repository in it.
+    "repository_owner_id",
+    "namespace_id",
 ];
 
 /// Claims the role must not list in `claims`, with where they belong instead.

@@ -8,7 +8,14 @@ pub use policies::Capability;
 
 #[async_trait::async_trait]
 pub trait Authorizer: Send + Sync + 'static {
-    async fn allows(&self, policies: &[String], path: &str, capability: Capability) -> bool;
+    /// Whether `token` (its policies, and for templated rules its role and login claims) may
+    /// do `capability` on `path`.
+    async fn allows(
+        &self,
+        token: &crate::tokens::TokenRecord,
+        path: &str,
+        capability: Capability,
+    ) -> bool;
 }
 
 pub(crate) type SharedAuthorizer = Arc<dyn Authorizer>;

@@ -135,7 +135,8 @@ pub(crate) async fn login(
     trace.claims = Some(selected.clone());
     check_claims(role, &claims)?;
     spend_jti(app, &issuer, &claims).await?;
-    let issued = issue(app, &role_name, role, selected).await?;
+    let template_claims = template_claims(&snapshot, role, &claims);
+    let issued = issue(app, &role_name, role, selected, template_claims).await?;
     Ok(LoggedIn { issued })
 }
 
@@ -231,11 +232,40 @@ async fn spend_jti(
     }
 }
 
+/// The verified claims the role's templated rules use, as they are (strings and integers
+/// only; rendering refuses anything else anyway), for the token record. `None` when no
+/// rule is templated: the record stays small.
+fn template_claims(
+    snapshot: &PolicySnapshot,
+    role: &Role,
+    claims: &VerifiedClaims,
+) -> Option<serde_json::Map<String, Value>> {
+    let names = snapshot
+        .document
+        .template_claims(role.policies.iter().map(String::as_str));
+    if !snapshot
+        .document
+        .is_templated(role.policies.iter().map(String::as_str))
+    {
+        return None;
+    }
+    Some(
+        names
+            .into_iter()
+            .filter_map(|name| {
+                let value = claims.get(&name)?;
+                matches!(value, Value::String(_) | Value::Number(_)).then(|| (name, value.clone()))
+            })
+            .collect(),
+    )
+}
+
 async fn issue(
     app: &App,
     role_name: &str,
     role: &Role,
     selected: BTreeMap<String, String>,
+    claims: Option<serde_json::Map<String, Value>>,
 ) -> Result<Issued, LoginError> {
     // Pipeline logins never yield root, whatever a document says (as Vault refuses too).
     if role.policies.iter().any(|p| p == "root") {
@@ -266,6 +296,7 @@ async fn issue(
             renewable: true,
             role: Some(role_name.to_owned()),
             not_after: None,
+            claims,
         })
         .await?)
 }

@@ -50,19 +50,42 @@ impl PolicySnapshot {
         }
     }
 
-    /// The ACL for a token's policy set, compiled once per snapshot.
-    pub fn acl(&self, token_policies: &[String]) -> Arc<Acl> {
+    /// The ACL for a token, compiled once per snapshot and policy set — and, when a policy of
+    /// the set is templated, per role and login claims too (the rendered rules differ).
+    pub fn acl(&self, token: &crate::tokens::TokenRecord) -> Arc<Acl> {
+        let names = || token.policies.iter().map(String::as_str);
+        let mut key = token.policies.clone();
+        let templated = self.document.is_templated(names());
+        if templated {
+            key.push(format!("\0role={:?}", token.role));
+            key.push(format!(
+                "\0claims={}",
+                token
+                    .claims
+                    .as_ref()
+                    .map(|c| serde_json::Value::Object(c.clone()).to_string())
+                    .unwrap_or_default()
+            ));
+        }
         if let Ok(cache) = self.acls.read()
-            && let Some(acl) = cache.get(token_policies)
+            && let Some(acl) = cache.get(&key)
         {
             return acl.clone();
         }
-        let acl = Arc::new(self.document.acl(token_policies.iter().map(String::as_str)));
+        let acl = if templated {
+            let context = policies::TemplateContext {
+                role: token.role.as_deref().filter(|_| token.claims.is_some()),
+                claims: token.claims.as_ref(),
+            };
+            Arc::new(self.document.acl_with(names(), &context))
+        } else {
+            Arc::new(self.document.acl(names()))
+        };
         if let Ok(mut cache) = self.acls.write() {
             if cache.len() > 4096 {
                 cache.clear();
             }
-            cache.insert(token_policies.to_vec(), acl.clone());
+            cache.insert(key, acl.clone());
         }
         acl
     }
@@ -372,12 +395,17 @@ pub(crate) struct PolicyAuthorizer(pub Arc<PolicyStore>);
 
 #[async_trait::async_trait]
 impl Authorizer for PolicyAuthorizer {
-    async fn allows(&self, token_policies: &[String], path: &str, capability: Capability) -> bool {
-        if token_policies.iter().any(|p| p == "root") {
+    async fn allows(
+        &self,
+        token: &crate::tokens::TokenRecord,
+        path: &str,
+        capability: Capability,
+    ) -> bool {
+        if token.is_root() {
             return true;
         }
         match self.0.current().await {
-            Ok(snapshot) => snapshot.acl(token_policies).allows(path, capability),
+            Ok(snapshot) => snapshot.acl(token).allows(path, capability),
             Err(_) => false,
         }
     }

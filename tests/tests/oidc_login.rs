@@ -793,3 +793,108 @@ fn duplicate_member_names_in_a_signed_jwt_are_refused() {
     assert_eq!(r.status, 400, "{}", r.raw);
     assert!(r.raw.contains("unique member names"), "{}", r.raw);
 }
+
+#[test]
+fn one_role_serves_an_organisation_with_claim_templated_paths() {
+    let setup = setup();
+    let root = setup.server.root().to_owned();
+    setup.server.apply_policy(&format!(
+        "[roles.org-ci]\nissuer = \"ci\"\naudiences = [\"{AUD}\"]\n\
+         claims = {{ repository_owner_id = \"1001\" }}\npolicies = [\"per-repo\"]\n\
+         [policies.per-repo]\nrules = [\n  \
+           {{ path = \"secret/data/ci/{{{{claims.repository_id}}}}/*\", capabilities = [\"read\"] }},\n  \
+           {{ path = \"secret/data/env/{{{{claims.environment}}}}/*\", capabilities = [\"read\"] }},\n]\n"
+    ));
+    for path in ["ci/74/x", "ci/75/x", "env/production/x", "env/a/x"] {
+        let w = setup.server.put(
+            &format!("secret/data/{path}"),
+            Some(&root),
+            r#"{"data":{"v":"1"}}"#,
+        );
+        assert_eq!(w.status, 200, "{}", w.raw);
+    }
+    let login_as = |repo_id: &str, environment: Value| {
+        let mut claims = setup.issuer.github_claims(AUD, "acme/api", repo_id);
+        claims["environment"] = environment;
+        let r = login(&setup.server, "org-ci", &setup.issuer.sign("rsa1", &claims));
+        assert_eq!(r.status, 200, "{}", r.raw);
+        r.body["auth"]["client_token"].as_str().unwrap().to_owned()
+    };
+    // Repository 74 reads its own folder only.
+    let t74 = login_as("74", json!("production"));
+    assert_eq!(
+        setup.server.get("secret/data/ci/74/x", Some(&t74)).status,
+        200
+    );
+    assert_eq!(
+        setup.server.get("secret/data/ci/75/x", Some(&t74)).status,
+        403
+    );
+    assert_eq!(
+        setup
+            .server
+            .get("secret/data/env/production/x", Some(&t74))
+            .status,
+        200
+    );
+    let t75 = login_as("75", json!("production"));
+    assert_eq!(
+        setup.server.get("secret/data/ci/75/x", Some(&t75)).status,
+        200
+    );
+    assert_eq!(
+        setup.server.get("secret/data/ci/74/x", Some(&t75)).status,
+        403
+    );
+    // Values a path cannot hold match nothing.
+    for hostile in [
+        json!("a/../production"),
+        json!("*"),
+        json!("+"),
+        json!(""),
+        json!(7.5),
+    ] {
+        let t = login_as("74", hostile.clone());
+        for path in ["env/production/x", "env/a/x"] {
+            assert_eq!(
+                setup
+                    .server
+                    .get(&format!("secret/data/{path}"), Some(&t))
+                    .status,
+                403,
+                "environment {hostile} read {path}"
+            );
+        }
+        // The rest of the policy still works for that token.
+        assert_eq!(
+            setup.server.get("secret/data/ci/74/x", Some(&t)).status,
+            200
+        );
+    }
+    // A token that did not come from a JWT login never matches a templated rule.
+    let plain = setup.server.put(
+        "auth/token/create",
+        Some(&root),
+        r#"{"policies":["per-repo"]}"#,
+    );
+    let plain = plain.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        setup.server.get("secret/data/ci/74/x", Some(&plain)).status,
+        403
+    );
+    // A templated deny is refused when the document loads.
+    let refused = setup.server.put(
+        "sys/vaultctl/policy",
+        Some(&root),
+        &json!({"documents": ["[policies.bad]\nrules = [{ path = \"secret/data/{{claims.sub}}\", capabilities = [\"deny\"] }]\n"]}).to_string(),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.raw);
+    assert!(
+        refused.raw.contains("cannot be templated"),
+        "{}",
+        refused.raw
+    );
+}

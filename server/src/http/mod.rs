@@ -378,7 +378,7 @@ pub async fn authorize(
     capability: Capability,
 ) -> Result<TokenRecord, ApiError> {
     let record = authenticate(app, ctx, req).await?;
-    if app.authz.allows(&record.policies, path, capability).await {
+    if app.authz.allows(&record, path, capability).await {
         Ok(record)
     } else {
         ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));

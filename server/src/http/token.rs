@@ -129,7 +129,7 @@ async fn authorize_more(
     capability: Capability,
 ) -> Result<(), ApiError> {
     let record = ctx.token_record.as_ref().ok_or(ApiError::InvalidToken)?;
-    if app.authz.allows(&record.policies, path, capability).await {
+    if app.authz.allows(record, path, capability).await {
         Ok(())
     } else {
         ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));
@@ -255,6 +255,8 @@ async fn create(
         renewable: body.renewable.unwrap_or(true),
         role: None,
         not_after: parent.expire_time.filter(|_| !parent.is_root()),
+        // Templated rules are for JWT-login tokens only; a child carries no login claims.
+        claims: None,
     };
     let Issued { token, record } = if orphan {
         app.tokens.create(new).await?

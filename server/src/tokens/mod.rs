@@ -110,6 +110,10 @@ pub struct TokenRecord {
     /// The parent's storage key (hex); `None` for an orphan.
     #[serde(default)]
     pub parent: Option<String>,
+    /// The verified claims of the JWT login that issued the token (strings and integers), for
+    /// templated policy paths; `None` for tokens from anywhere else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -179,6 +183,8 @@ pub struct NewToken {
     pub role: Option<String>,
     /// Unix seconds the token may not outlive (its parent's expiry), whatever `ttl` says.
     pub not_after: Option<u64>,
+    /// The verified login claims, for templated policy paths (JWT logins only).
+    pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 pub struct Issued {
@@ -277,6 +283,7 @@ impl TokenStore {
             entity_id: String::new(),
             last_renewal_time: None,
             parent: parent.map(hex),
+            claims: new.claims,
         };
         let storage_key = keyring.hmac(token.as_bytes()).to_vec();
         let mut writes = vec![
