@@ -785,3 +785,6 @@ fn on_a_terminal_the_child_gets_a_tty_and_output_is_still_masked() {
 
 #[path = "exec_pipeline/issue8.rs"]
 mod issue8;
+
+#[path = "exec_pipeline/signals.rs"]
+mod signals;

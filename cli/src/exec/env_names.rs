@@ -2,7 +2,9 @@
 //! code in the pipeline by adding a key. Rather than a list of known-bad names (every tool
 //! keeps adding new ones: `GIT_CONFIG_COUNT`, `PYTHONWARNINGS`, `DOTNET_STARTUP_HOOKS`…), whole
 //! families are refused: every name a loader, shell, interpreter, build tool or VCS reads to
-//! decide what to load or run. A key with such a name must be mapped explicitly with
+//! decide what to load or run, and the names that send a tool's traffic through a proxy or
+//! swap its trust roots (a man in the middle sees every token the job sends). Such a list can
+//! never be complete; it narrows what a secret's author can do by accident of naming. A key with such a name must be mapped explicitly with
 //! `--env-file NAME=secret/path#key`, which is the deliberate opt-in.
 
 /// How a rule matches a name.
@@ -47,10 +49,20 @@ const fn exact(text: &'static str, why: &'static str) -> Rule {
     }
 }
 
+const fn exact_any_case(text: &'static str, why: &'static str) -> Rule {
+    Rule {
+        shape: Shape::Exact(text),
+        any_case: true,
+        why,
+    }
+}
+
 const SHELL: &str = "shells read it at start-up or run it";
 const TOOL: &str = "programs run the command or file it names";
 const BUILD: &str = "build tools run the compiler or wrapper it names";
 const LIBC: &str = "the C library loads code from it";
+const PROXY: &str = "curl, git, pip and most HTTP clients send every request through it";
+const TRUST: &str = "TLS clients trust the certificate authorities it names";
 
 /// The families. Prefixes cover every present and future variable of a tool.
 const RULES: &[Rule] = &[
@@ -104,6 +116,18 @@ const RULES: &[Rule] = &[
     prefix("LESS", "less (LESSOPEN runs a command)"),
     prefix("OPENSSL_", "OpenSSL (OPENSSL_CONF loads engines)"),
     prefix("GCONV_", LIBC),
+    prefix(
+        "TF_CLI_ARGS",
+        "Terraform (TF_CLI_ARGS, TF_CLI_ARGS_plan add flags such as -var-file)",
+    ),
+    prefix(
+        "ERL_",
+        "the Erlang VM (ERL_AFLAGS, ERL_FLAGS, ERL_ZFLAGS: -eval)",
+    ),
+    prefix(
+        "ANSIBLE_",
+        "Ansible configuration (plugins, ssh arguments, vault password scripts)",
+    ),
     prefix("VAULTCTL_", "vaultctl itself"),
     prefix("ACTIONS_", "the GitHub Actions runner"),
     exact("PATH", "every command lookup"),
@@ -142,6 +166,32 @@ const RULES: &[Rule] = &[
     exact("MFLAGS", BUILD),
     exact("RUSTFLAGS", BUILD),
     exact("RUSTDOCFLAGS", BUILD),
+    exact("CFLAGS", BUILD),
+    exact("CXXFLAGS", BUILD),
+    exact("CPPFLAGS", BUILD),
+    exact("LDFLAGS", BUILD),
+    exact("LD", BUILD),
+    exact("CLASSPATH", "the JVM (classes it loads)"),
+    exact(
+        "TF_CLI_CONFIG_FILE",
+        "Terraform (provider installation and credentials helpers)",
+    ),
+    exact("PSQLRC", "psql (the file it runs at start-up)"),
+    exact("RSYNC_RSH", "rsync (the remote shell command)"),
+    exact("HGRCPATH", "Mercurial (hooks in its configuration files)"),
+    exact("VIMINIT", "vim (Ex commands run at start-up)"),
+    exact("EXINIT", "vi and ex (commands run at start-up)"),
+    exact("KUBE_EDITOR", "kubectl edit (the editor command)"),
+    exact("KUBECTL_EXTERNAL_DIFF", "kubectl diff (the diff command)"),
+    exact("WGETRC", "wget (its configuration file)"),
+    exact("CURL_HOME", "curl (the directory of its .curlrc)"),
+    exact_any_case("HTTP_PROXY", PROXY),
+    exact_any_case("HTTPS_PROXY", PROXY),
+    exact_any_case("ALL_PROXY", PROXY),
+    exact("SSL_CERT_FILE", TRUST),
+    exact("SSL_CERT_DIR", TRUST),
+    exact("REQUESTS_CA_BUNDLE", TRUST),
+    exact("CURL_CA_BUNDLE", TRUST),
     exact("GOFLAGS", "the go command (-toolexec)"),
     exact(
         "GOTOOLCHAIN",
@@ -237,6 +287,50 @@ mod tests {
         }
     }
 
+    /// One or more names per family added after the second review, in the case the program
+    /// reads them.
+    #[test]
+    fn names_that_run_code_redirect_traffic_or_swap_trust_roots_are_refused() {
+        for name in [
+            "CLASSPATH",
+            "TF_CLI_CONFIG_FILE",
+            "TF_CLI_ARGS",
+            "TF_CLI_ARGS_plan",
+            "TF_CLI_ARGS_apply",
+            "CFLAGS",
+            "CXXFLAGS",
+            "CPPFLAGS",
+            "LDFLAGS",
+            "LD",
+            "ERL_AFLAGS",
+            "ERL_FLAGS",
+            "ERL_ZFLAGS",
+            "PSQLRC",
+            "RSYNC_RSH",
+            "HGRCPATH",
+            "VIMINIT",
+            "EXINIT",
+            "KUBE_EDITOR",
+            "KUBECTL_EXTERNAL_DIFF",
+            "ANSIBLE_CONFIG",
+            "ANSIBLE_SSH_ARGS",
+            "WGETRC",
+            "CURL_HOME",
+            "HTTP_PROXY",
+            "http_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            "REQUESTS_CA_BUNDLE",
+            "CURL_CA_BUNDLE",
+        ] {
+            assert!(refused(name).is_some(), "{name}");
+        }
+    }
+
     #[test]
     fn ordinary_secret_names_are_allowed() {
         for name in [
@@ -252,6 +346,10 @@ mod tests {
             "HOMEPAGE_URL",
             "git_ssh_command",
             "ps4",
+            "LDAP_PASSWORD",
+            "ERLANG_COOKIE",
+            "HTTP_PROXY_PASSWORD",
+            "TF_TOKEN_app_terraform_io",
         ] {
             assert_eq!(refused(name), None, "{name}");
         }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
+use super::signals::{ArmedProbe, Forwarder, Target};
 pub use super::signals::{FORWARDED, Signals};
-use super::signals::{Forwarder, Target};
 use crate::error::Error;
 use crate::mask::{MaskSet, StreamMasker};
 
@@ -119,6 +119,10 @@ pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
             "put the command after --, e.g. vaultctl exec -- ./deploy.sh",
         ));
     };
+    // The probe that tells group signals apart runs before the child, so it sees every signal
+    // the child sees; it is started before any descriptor it must not hold (the terminal's
+    // slave end, which openpty does not mark close-on-exec) is open.
+    let mut probe = ArmedProbe::start();
     let mut command = Command::new(program);
     command.args(args);
     for name in &spec.remove {
@@ -157,6 +161,8 @@ pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
     let our_stderr = duplicate(&io::stderr())?;
     // The handlers were installed before login, so no signal slips through unforwarded: one
     // that arrives from here on is passed on once the child exists.
+    probe.child_starts();
+    // std starts the child with an empty signal mask, whatever vaultctl's threads block.
     let mut child = command.spawn().map_err(|e| spawn_error(program, &e))?;
     // The Command holds copies of the child's descriptors (the terminal's slave end): close
     // them, or the output streams never end.
@@ -169,6 +175,7 @@ pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
             pid,
             reaped: Arc::clone(&reaped),
         },
+        probe,
     );
 
     // Our copy of the slave end must go, or the master never sees the child's end of output.

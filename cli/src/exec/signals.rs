@@ -10,15 +10,28 @@
 //! merely stopped process would not do: `timeout` sends SIGCONT right after the signal.) A
 //! signal pending on the probe was sent to the group and is not passed on (unless the child
 //! left the group); any other was sent to vaultctl alone and is. A probe that saw a signal is
-//! replaced. Without a probe (no `/proc`), signals from the kernel (the terminal) count as
-//! sent to the group and all others are passed on.
+//! replaced; if the replacement cannot start, the old one stays. Without a probe (no `/proc`),
+//! signals from the kernel (the terminal) count as sent to the group and all others are passed
+//! on.
+//!
+//! The probe has the signals blocked from its first instant (`posix_spawn` sets its mask; a
+//! `std::process::Command` would reset it to empty), so a group signal during its start-up
+//! neither kills it nor goes unrecorded, and it is started before the child, so it is there
+//! for the child's whole life. vaultctl's own mask is never changed, and the child is started
+//! with an empty one.
 
-use std::process::{Child, Command, Stdio};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use nix::fcntl::OFlag;
+use nix::spawn::{PosixSpawnAttr, PosixSpawnFileActions, PosixSpawnFlags, posix_spawn};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, pthread_sigmask};
-use nix::unistd::{Pid, getpgid, getpgrp};
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{Pid, getpgid, getpgrp, pipe2};
 use signal_hook::consts::signal::{SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::exfiltrator::WithOrigin;
 use signal_hook::iterator::{Handle, SignalsInfo};
@@ -69,10 +82,12 @@ pub(super) struct Forwarder {
 }
 
 impl Forwarder {
-    pub(super) fn start(signals: Signals, target: Target) -> Forwarder {
+    /// Passes signals on to `target`, telling group signals apart with `probe` (started before
+    /// the child, see [`Probe::start`]).
+    pub(super) fn start(signals: Signals, target: Target, probe: ArmedProbe) -> Forwarder {
         let Signals(mut signals) = signals;
         let handle = signals.handle();
-        let thread = std::thread::spawn(move || forward(&mut signals, &target));
+        let thread = std::thread::spawn(move || forward(&mut signals, &target, probe));
         Forwarder { thread, handle }
     }
 
@@ -82,8 +97,33 @@ impl Forwarder {
     }
 }
 
-fn forward(signals: &mut SignalsInfo<WithOrigin>, target: &Target) {
-    let mut probe = Probe::start();
+/// The probe the forwarder starts with, and the signals already pending on it when the child
+/// was started: those were sent before the child existed, so it did not get them.
+pub(super) struct ArmedProbe {
+    probe: Option<Probe>,
+    before_child: u64,
+}
+
+impl ArmedProbe {
+    /// Starts the probe; call [`Self::child_starts`] right before starting the child.
+    pub(super) fn start() -> ArmedProbe {
+        ArmedProbe {
+            probe: Probe::start(),
+            before_child: 0,
+        }
+    }
+
+    /// Notes what the probe has seen so far, as late as possible before the child starts.
+    pub(super) fn child_starts(&mut self) {
+        self.before_child = self.probe.as_ref().and_then(Probe::pending).unwrap_or(0);
+    }
+}
+
+fn forward(signals: &mut SignalsInfo<WithOrigin>, target: &Target, armed: ArmedProbe) {
+    let ArmedProbe {
+        mut probe,
+        mut before_child,
+    } = armed;
     loop {
         let Some(first) = signals.forever().next() else {
             return;
@@ -106,11 +146,13 @@ fn forward(signals: &mut SignalsInfo<WithOrigin>, target: &Target) {
                 continue;
             }
             seen |= bit;
+            let sent_before_child = before_child & bit != 0;
+            before_child &= !bit;
             let to_group = match on_probe {
-                Some(pending) => pending & bit != 0,
+                Some(pending) => pending & bit != 0 && !sent_before_child,
                 None => info.process.is_none() && matches!(info.signal, SIGINT | SIGQUIT | SIGHUP),
             };
-            rearm |= to_group && on_probe.is_some();
+            rearm |= (to_group || sent_before_child) && on_probe.is_some();
             if to_group && child_in_our_group {
                 continue;
             }
@@ -122,8 +164,12 @@ fn forward(signals: &mut SignalsInfo<WithOrigin>, target: &Target) {
             }
         }
         if rearm {
-            // The new probe is ready before the old one goes: no group signal is missed.
-            probe = Probe::start();
+            // The new probe is ready before the old one goes: no group signal is missed. If it
+            // cannot start, the old one stays: it still tells the other signals apart, and
+            // without it every group signal would be passed on a second time.
+            if let Some(fresh) = Probe::start() {
+                probe = Some(fresh);
+            }
         }
     }
 }
@@ -135,37 +181,63 @@ pub const PROBE_ARG: &str = "__signal-probe";
 /// them sent to the group stays pending on it. It ends when its stdin closes (vaultctl ended,
 /// however it did) or it is killed on drop.
 struct Probe {
-    child: Child,
+    pid: Pid,
+    /// The write end of its stdin.
+    _stdin: OwnedFd,
+}
+
+/// The forwarded signals as a set.
+fn forwarded_set() -> SigSet {
+    let mut set = SigSet::empty();
+    for &signal in FORWARDED {
+        if let Ok(signal) = Signal::try_from(signal) {
+            set.add(signal);
+        }
+    }
+    set
 }
 
 impl Probe {
+    /// Starts a probe with the forwarded signals blocked (and at their default action, so an
+    /// ignored one is still recorded) from its first instant, and waits until it runs.
     fn start() -> Option<Probe> {
-        let exe = std::env::current_exe().ok()?;
-        let mut child = Command::new(exe)
-            .arg(PROBE_ARG)
-            .env_clear()
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
+        let exe = CString::new(std::env::current_exe().ok()?.into_os_string().into_vec()).ok()?;
+        let arg = CString::new(PROBE_ARG).ok()?;
+        let (stdin_read, stdin_write) = pipe2(OFlag::O_CLOEXEC).ok()?;
+        let (ready_read, ready_write) = pipe2(OFlag::O_CLOEXEC).ok()?;
+        let mut actions = PosixSpawnFileActions::init().ok()?;
+        actions.add_dup2(stdin_read.as_raw_fd(), 0).ok()?;
+        actions.add_dup2(ready_write.as_raw_fd(), 1).ok()?;
+        actions
+            .add_open(2, "/dev/null", OFlag::O_WRONLY, Mode::empty())
             .ok()?;
-        // It says it is ready once its signals are blocked.
+        let mut attr = PosixSpawnAttr::init().ok()?;
+        let signals = forwarded_set();
+        attr.set_sigmask(&signals).ok()?;
+        attr.set_sigdefault(&signals).ok()?;
+        attr.set_flags(
+            PosixSpawnFlags::POSIX_SPAWN_SETSIGMASK | PosixSpawnFlags::POSIX_SPAWN_SETSIGDEF,
+        )
+        .ok()?;
+        let no_env: [CString; 0] = [];
+        let pid = posix_spawn(exe.as_c_str(), &actions, &attr, &[&exe, &arg], &no_env).ok()?;
+        drop((stdin_read, ready_write));
+        let probe = Probe {
+            pid,
+            _stdin: stdin_write,
+        };
+        // It says it is ready once it runs; its signals were blocked all along.
         let mut ready = [0u8; 1];
-        let stdout = child.stdout.as_mut()?;
-        match std::io::Read::read(stdout, &mut ready) {
-            Ok(1) => Some(Probe { child }),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                None
-            }
+        match std::io::Read::read(&mut std::fs::File::from(ready_read), &mut ready) {
+            Ok(1) => Some(probe),
+            _ => None,
         }
     }
 
     /// The signals pending on the probe, as a bit mask (bit N-1 for signal N), or `None` if it
     /// cannot tell (gone, or no `/proc`).
     fn pending(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
         status
             .lines()
             .find_map(|line| line.strip_prefix("ShdPnd:"))
@@ -176,13 +248,8 @@ impl Probe {
 /// What `vaultctl __signal-probe` runs: block the forwarded signals, say so, and wait for
 /// stdin to close.
 pub fn probe_main() -> std::process::ExitCode {
-    let mut blocked = SigSet::empty();
-    for &signal in FORWARDED {
-        if let Ok(signal) = Signal::try_from(signal) {
-            blocked.add(signal);
-        }
-    }
-    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&blocked), None).is_err() {
+    // Already blocked by `posix_spawn`; blocked again in case it was started some other way.
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&forwarded_set()), None).is_err() {
         return std::process::ExitCode::FAILURE;
     }
     let mut stdout = std::io::stdout();
@@ -200,7 +267,8 @@ pub fn probe_main() -> std::process::ExitCode {
 
 impl Drop for Probe {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Not reaped until here, so the pid is still the probe's.
+        let _ = kill(self.pid, Signal::SIGKILL);
+        let _ = waitpid(self.pid, None);
     }
 }

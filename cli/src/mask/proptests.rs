@@ -369,8 +369,9 @@ fn reference_runs(patterns: &[Vec<u8>], data: &[u8]) -> Vec<Range<usize>> {
 }
 
 /// The view of `data` the masker matches base64 forms on: every `\n` and up to two `\r`
-/// before it left out (and, for a stream that may go on, up to two `\r` at the very end).
-/// Returns the characters and where each one is in `data`.
+/// before it left out (and, for a stream that may go on, up to two `\r` at the very end),
+/// except a line break right after another (an empty line), which stays and ends the view's
+/// words. Returns the characters and where each one is in `data`.
 fn reference_view(data: &[u8], may_go_on: bool) -> (Vec<u8>, Vec<usize>) {
     let mut left_out = vec![false; data.len()];
     let leave_crs_before = |left_out: &mut Vec<bool>, mut at: usize| {
@@ -383,6 +384,15 @@ fn reference_view(data: &[u8], may_go_on: bool) -> (Vec<u8>, Vec<usize>) {
     };
     for at in 0..data.len() {
         if data[at] == b'\n' {
+            let crs = data[..at]
+                .iter()
+                .rev()
+                .take(2)
+                .take_while(|&&byte| byte == b'\r')
+                .count();
+            if at > crs && data[at - crs - 1] == b'\n' {
+                continue;
+            }
             left_out[at] = true;
             leave_crs_before(&mut left_out, at);
         }

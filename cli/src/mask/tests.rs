@@ -408,6 +408,39 @@ fn a_line_ending_in_base64_is_held_only_while_it_may_go_on() {
     assert_eq!(out, b"plain line\n***\ndone.\n");
 }
 
+#[test]
+fn blank_lines_after_a_base64_prefix_are_not_held_back() {
+    let secret = "wrapped-secret-value-that-spans-lines-0123456789";
+    let set = MaskSet::new([secret]);
+    let encoded = STANDARD.encode(secret);
+    // A word whose end may begin the encoding, then a long run of empty lines: an encoder never
+    // writes an empty line inside an encoding, so at most a few lines are held.
+    let bound = 4 * set.max_pattern_len();
+    for newline in ["\n", "\r\n", "\r\r\n"] {
+        let mut masker = StreamMasker::new(&set);
+        let mut out = Vec::new();
+        let mut input = format!("output {}", &encoded[..20]).into_bytes();
+        masker.write(&input, &mut out).unwrap();
+        for line in 0..100_000 {
+            masker.write(newline.as_bytes(), &mut out).unwrap();
+            input.extend_from_slice(newline.as_bytes());
+            assert!(
+                masker.held_len() <= bound && input.len() - out.len() <= bound,
+                "{newline:?}, line {line}: {} bytes held, {} not written",
+                masker.held_len(),
+                input.len() - out.len()
+            );
+        }
+        masker.write(b"done.\n", &mut out).unwrap();
+        input.extend_from_slice(b"done.\n");
+        masker.finish(&mut out).unwrap();
+        assert!(
+            out == input,
+            "{newline:?}: the output differs from the input"
+        );
+    }
+}
+
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())

@@ -3,7 +3,8 @@
 //!
 //! The base64 forms are matched a second time on the *view* of the stream in which every line
 //! break (`\n`, with up to two `\r` before it: `\r\n`, and a pty's `\r\r\n`) is left out, so
-//! any wrap column works. Only occurrences that span a left-out break are reported here (the
+//! any wrap column works; a line break right after another (an empty line) is kept, as no
+//! encoder writes one inside an encoding. Only occurrences that span a left-out break are reported here (the
 //! others are plain occurrences, found by the main matcher); they cover the original bytes
 //! from their first to their last character, line breaks included.
 //!
@@ -14,7 +15,9 @@
 //!
 //! Hold-back: a line that ends in base64 characters may go on, on the next line, to complete
 //! an occurrence. [`Wrapped::hold`] finds the longest such tail of the window that could still
-//! grow into a pattern of the view (at most one pattern long, in characters).
+//! grow into a pattern of the view (at most one pattern long, in characters). As the view ends
+//! at an empty line, that tail spans at most one line break per character: the hold is bounded
+//! by about `max_len * (2 + MAX_CR)` bytes however many blank lines follow.
 
 use aho_corasick::{AhoCorasick, Input};
 use zeroize::Zeroize;
@@ -95,7 +98,8 @@ impl Wrapped {
             ) else {
                 continue;
             };
-            if !is_base64(before) || !(is_base64(after) || after == b'\r' || after == b'\n') {
+            // A break followed by another is an empty line, which no encoding spans.
+            if !is_base64(before) || !is_base64(after) {
                 continue;
             }
             // Cheap check first: some 4-character window across the break is in a pattern.
@@ -241,38 +245,50 @@ fn break_start(window: &Window<'_>, newline: usize) -> usize {
 }
 
 /// Calls `push` for each of the view's characters before window position `from`, nearest
-/// first, stepping over line breaks, at most `max` of them; stops at anything else.
+/// first, stepping over line breaks, at most `max` of them; stops at anything else, and at an
+/// empty line (a line break right before another): base64 encoders never write one inside an
+/// encoding, and without that stop a run of blank lines would be held back without limit.
 fn walk_back(window: &Window<'_>, from: usize, max: usize, mut push: impl FnMut(Char)) {
     let mut count = 0;
     let mut at = from;
+    let mut after_break = false;
     while count < max && at > 0 {
         match window.get(at - 1) {
             Some(byte) if is_base64(byte) => {
                 push(Char { byte, at: at - 1 });
                 count += 1;
                 at -= 1;
+                after_break = false;
             }
-            Some(b'\n') => at = break_start(window, at - 1),
+            Some(b'\n') if !after_break => {
+                at = break_start(window, at - 1);
+                after_break = true;
+            }
             _ => break,
         }
     }
 }
 
-/// Calls `push` for each of the view's characters from window position `from` on, stepping
-/// over line breaks, at most `max` of them; stops at anything else, or at `\r` bytes the
-/// window does not show the end of.
+/// Calls `push` for each of the view's characters from window position `from` (just after a
+/// line break) on, stepping over line breaks, at most `max` of them; stops at anything else, at
+/// an empty line (as [`walk_back`] does), or at `\r` bytes the window does not show the end of.
 fn walk_forward(window: &Window<'_>, from: usize, max: usize, mut push: impl FnMut(Char)) {
     let mut count = 0;
     let mut at = from;
+    let mut after_break = true;
     while count < max {
         match window.get(at) {
             Some(byte) if is_base64(byte) => {
                 push(Char { byte, at });
                 count += 1;
                 at += 1;
+                after_break = false;
             }
-            Some(b'\n') => at += 1,
-            Some(b'\r') => {
+            Some(b'\n') if !after_break => {
+                at += 1;
+                after_break = true;
+            }
+            Some(b'\r') if !after_break => {
                 let crs = (0..=MAX_CR)
                     .take_while(|&k| window.get(at + k) == Some(b'\r'))
                     .count();
@@ -280,6 +296,7 @@ fn walk_forward(window: &Window<'_>, from: usize, max: usize, mut push: impl FnM
                     break;
                 }
                 at += crs + 1;
+                after_break = true;
             }
             _ => break,
         }

@@ -198,6 +198,12 @@ fn secrets_cannot_set_names_that_change_how_programs_start() {
         ("bash-prompt", json!({ "PROMPT_COMMAND": payload })),
         ("xtrace", json!({ "PS4": "$(touch /tmp/evil)" })),
         ("npm", json!({ "npm_config_script_shell": "/tmp/evil" })),
+        (
+            "terraform",
+            json!({ "TF_CLI_ARGS_plan": "-var-file=/tmp/evil.tfvars" }),
+        ),
+        ("proxy", json!({ "https_proxy": "http://127.0.0.1:9" })),
+        ("ca", json!({ "SSL_CERT_FILE": "/tmp/evil.pem" })),
     ];
     for (name, data) in cases {
         let (j, env) = job_with(name, data.clone());
