@@ -635,6 +635,51 @@ jwks_refresh_cooldown = "9s"
     }
 
     #[test]
+    fn private_files_readable_by_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let file = TempFile::new("0123456789abcdef-not-a-real-key\n");
+        std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = read_private_file("unseal_key_file", &file.0)
+            .expect_err("group/world readable")
+            .to_string();
+        assert!(err.contains("readable by group or others"), "{err}");
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(!err.contains("not-a-real-key"), "{err}");
+        std::fs::set_permissions(&file.0, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        let text = read_private_file("unseal_key_file", &file.0).expect("private");
+        assert_eq!(text.as_str(), "0123456789abcdef-not-a-real-key");
+    }
+
+    #[test]
+    fn a_storage_url_selects_postgres_and_makes_data_dir_optional() {
+        let config = load(
+            Some("storage_url = \"postgresql://vaultd@db/vaultd?sslmode=verify-full\"\n"),
+            &[("VAULTD_STORAGE_PASSWORD", "from-env")],
+            None,
+            None,
+        )
+        .expect("load");
+        assert!(config.data_dir().is_none());
+        match &config.storage {
+            Storage::Postgres(options) => {
+                assert_eq!(options.pool_size, 8);
+                assert_eq!(
+                    options.password.as_ref().map(|p| p.as_str()),
+                    Some("from-env")
+                );
+            }
+            Storage::Sled(_) => panic!("sled chosen"),
+        }
+        let err = error(
+            Some("storage_url = \"postgresql://db/v\"\nstorage_pool_size = 0\n"),
+            &[],
+            None,
+            None,
+        );
+        assert!(err.contains("storage_pool_size"), "{err}");
+    }
+
+    #[test]
     fn missing_data_dir_says_where_to_set_it() {
         assert_eq!(
             error(None, &[], None, None),
