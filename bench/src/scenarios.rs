@@ -115,35 +115,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     let count = if quick { 6_000 } else { 40_000 };
     eprintln!("signing {count} RS256 JWTs for the login benchmark…");
     let issuer = Arc::new(issuer);
-    let per = count / 2;
-    let signers: Vec<_> = (0..2)
-        .map(|_| {
-            let issuer = issuer.clone();
-            std::thread::spawn(move || {
-                (0..per)
-                    .map(|_| {
-                        let mut claims = issuer.github_claims("bench", "acme/api", "74");
-                        claims["jti"] = json!(unique_jti());
-                        let jwt = issuer.sign("rsa1", &claims);
-                        Request {
-                            method: "POST",
-                            path: "/v1/auth/jwt/login".into(),
-                            token: None,
-                            body: Some(
-                                json!({"role": "bench", "jwt": jwt})
-                                    .to_string()
-                                    .into_bytes(),
-                            ),
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let logins: Vec<Request> = signers
-        .into_iter()
-        .flat_map(|s| s.join().unwrap())
-        .collect();
+    let logins = signed_logins(&issuer, count);
     let login = http_load::run(
         &server.addr,
         64,
@@ -498,17 +470,11 @@ fn quiet_production(storage: &str) -> Server {
 }
 
 fn init_and_unseal(first: &Server, others: &[&Server]) -> String {
-    let init = first.put(
-        "sys/init",
-        None,
-        r#"{"secret_shares":1,"secret_threshold":1}"#,
-    );
-    let key = init.body["keys_base64"][0].as_str().unwrap().to_owned();
+    let (key, root) = first.init();
     for server in std::iter::once(first).chain(others.iter().copied()) {
-        let r = server.put("sys/unseal", None, &json!({ "key": key }).to_string());
-        assert_eq!(r.body["sealed"], false, "{}", r.raw);
+        server.unseal(&key);
     }
-    init.body["root_token"].as_str().unwrap().to_owned()
+    root
 }
 
 fn signed_logins(issuer: &Arc<TestIssuer>, count: usize) -> Vec<Request> {
@@ -594,14 +560,8 @@ pub fn replicas(quick: bool) -> Vec<Row> {
     let cluster = e2e::postgres::PgCluster::start();
     let url = cluster.database();
     let issuer = Arc::new(TestIssuer::start());
-    let jwks = ureq::get(&format!("{}/jwks", issuer.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
     let jwks_file = cluster.dir().with_file_name("bench-jwks.json");
-    std::fs::write(&jwks_file, jwks).unwrap();
+    issuer.write_jwks_file(&jwks_file);
     let document = format!(
         "[issuers.ci]\nissuer = \"{}\"\njwks_file = \"{}\"\nalgorithms = [\"RS256\"]\n\
          [roles.bench]\nissuer = \"ci\"\naudiences = [\"bench\"]\nclaims = {{ repository_id = \"74\" }}\npolicies = [\"read\"]\n\

@@ -263,6 +263,18 @@ impl TestIssuer {
         self.state.lock().unwrap().jwks_fetches
     }
 
+    /// Writes the published key set to `path`, for servers that must not fetch it over plain
+    /// HTTP (production replicas take it as an issuer's `jwks_file`).
+    pub fn write_jwks_file(&self, path: &std::path::Path) {
+        let jwks = ureq::get(&format!("{}/jwks", self.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        std::fs::write(path, jwks).unwrap();
+    }
+
     /// Signs `claims` with fixture key `kid` under a standard header.
     pub fn sign(&self, kid: &str, claims: &Value) -> String {
         let key = self.keys.iter().find(|k| k.kid == kid).unwrap();

@@ -303,6 +303,31 @@ impl Server {
         self.call("PUT", path, token, Some(body))
     }
 
+    /// `sys/init` with one unseal key; returns (unseal key in base64, root token).
+    pub fn init(&self) -> (String, String) {
+        let r = self.put(
+            "sys/init",
+            None,
+            r#"{"secret_shares":1,"secret_threshold":1}"#,
+        );
+        assert_eq!(r.status, 200, "{}", r.raw);
+        (
+            r.body["keys_base64"][0].as_str().unwrap().to_owned(),
+            r.body["root_token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `sys/unseal` with `key`; panics unless the server is unsealed afterwards.
+    pub fn unseal(&self, key: &str) {
+        let r = self.put(
+            "sys/unseal",
+            None,
+            &serde_json::json!({ "key": key }).to_string(),
+        );
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(r.body["sealed"], false, "{}", r.raw);
+    }
+
     /// Applies a policy document with the root token; panics unless it is accepted.
     pub fn apply_policy(&self, document: &str) {
         self.apply_policy_as(self.root(), document);

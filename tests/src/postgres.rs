@@ -59,12 +59,7 @@ impl PgCluster {
         let dir = tmp.path().join("cluster");
         let as_postgres = is_root();
         if as_postgres {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(tmp.path())
-                .status()
-                .unwrap();
-            assert!(status.success(), "chown of the cluster dir failed");
+            chown_to_postgres(&[tmp.path()]);
         }
         let port = free_port();
         let cluster = PgCluster {
@@ -172,12 +167,7 @@ impl PgCluster {
             .tempdir_in("/tmp")
             .unwrap();
         if self.as_postgres {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(tmp.path())
-                .status()
-                .unwrap();
-            assert!(status.success());
+            chown_to_postgres(&[tmp.path()]);
         }
         let standby = PgCluster {
             bin: self.bin.clone(),
@@ -256,13 +246,7 @@ impl PgCluster {
             std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
         if self.as_postgres {
-            let status = Command::new("chown")
-                .args(["postgres:postgres"])
-                .arg(&cert)
-                .arg(&key)
-                .status()
-                .unwrap();
-            assert!(status.success());
+            chown_to_postgres(&[&cert, &key]);
         }
         self.psql("postgres", "ALTER SYSTEM SET ssl = on");
         self.psql(
@@ -331,14 +315,7 @@ impl PgCluster {
     pub fn replica_config(&self, url: &str) -> String {
         let password_file = self.dir.with_file_name("vaultd-password");
         if !password_file.exists() {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&password_file)
-                .unwrap();
-            std::io::Write::write_all(&mut f, VAULTD_PASSWORD.as_bytes()).unwrap();
+            write_private(&password_file, VAULTD_PASSWORD.as_bytes());
         }
         format!(
             "storage_url = \"{url}\"\nstorage_password_file = \"{}\"\n",
@@ -398,6 +375,34 @@ pub fn shared_database_env() -> Option<Vec<(String, String)>> {
         ),
         ("VAULTD_STORAGE_PASSWORD".into(), VAULTD_PASSWORD.into()),
     ])
+}
+
+/// The database name of a storage URL made by [`PgCluster::url`].
+pub fn database_of(url: &str) -> String {
+    let tail = url.rsplit('/').next().unwrap_or_default();
+    tail.split('?').next().unwrap_or_default().to_owned()
+}
+
+/// Writes `bytes` to a new file only its owner may read (as key and password files must be).
+pub fn write_private(path: &Path, bytes: &[u8]) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, bytes).unwrap();
+}
+
+/// Gives `paths` to the `postgres` user (the cluster runs as it when the tests run as root).
+fn chown_to_postgres(paths: &[&Path]) {
+    let status = Command::new("chown")
+        .arg("postgres:postgres")
+        .args(paths)
+        .status()
+        .unwrap();
+    assert!(status.success(), "chown to postgres failed for {paths:?}");
 }
 
 fn free_port() -> u16 {

@@ -15,14 +15,7 @@ use std::time::{Duration, Instant};
 fn replicas_follow_a_promoted_synchronous_standby_and_lose_no_acknowledged_write() {
     let primary = PgCluster::start();
     let single = primary.database();
-    let db = single
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let db = e2e::postgres::database_of(&single);
     let standby = primary.start_synchronous_standby();
     let url = format!(
         "postgresql://vaultd@127.0.0.1:{},127.0.0.1:{}/{db}?sslmode=disable&target_session_attrs=read-write",

@@ -16,25 +16,6 @@ fn replica(cluster: &PgCluster, url: &str, extra: &str) -> Server {
     Server::production_with(&(cluster.replica_config(url) + extra))
 }
 
-fn init(server: &Server) -> (String, String) {
-    let r = server.put(
-        "sys/init",
-        None,
-        r#"{"secret_shares":1,"secret_threshold":1}"#,
-    );
-    assert_eq!(r.status, 200, "{}", r.raw);
-    (
-        r.body["keys_base64"][0].as_str().unwrap().to_owned(),
-        r.body["root_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn unseal(server: &Server, key: &str) {
-    let r = server.put("sys/unseal", None, &json!({ "key": key }).to_string());
-    assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(r.body["sealed"], false, "{}", r.raw);
-}
-
 fn write(server: &Server, token: &str, path: &str, body: Value) -> e2e::Resp {
     server.put(
         &format!("secret/data/{path}"),
@@ -49,7 +30,7 @@ fn two_replicas(cluster: &PgCluster, extra: &str) -> (Server, Server, String, St
     let a = replica(cluster, &url, extra);
     let b = replica(cluster, &url, extra);
     assert_eq!(b.get("sys/init", None).body["initialized"], false);
-    let (key, root) = init(&a);
+    let (key, root) = a.init();
     // Exactly one replica initialises the shared store; the other sees it at once.
     assert_eq!(b.get("sys/init", None).body["initialized"], true);
     let again = b.put(
@@ -58,10 +39,10 @@ fn two_replicas(cluster: &PgCluster, extra: &str) -> (Server, Server, String, St
         r#"{"secret_shares":1,"secret_threshold":1}"#,
     );
     assert_eq!(again.status, 400, "{}", again.raw);
-    unseal(&a, &key);
+    a.unseal(&key);
     // Sealed replicas answer 503 until unsealed on their own.
     assert_eq!(b.get("sys/health", None).status, 503);
-    unseal(&b, &key);
+    b.unseal(&key);
     (a, b, key, root)
 }
 
@@ -165,14 +146,8 @@ fn concurrent_cas_logins_and_use_counts_across_replicas_land_once() {
     let cluster = PgCluster::start();
     let issuer = TestIssuer::start();
     // Production replicas refuse plain-HTTP issuers: give them the issuer's keys as a file.
-    let jwks = ureq::get(&format!("{}/jwks", issuer.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
     let jwks_file = cluster.dir().with_file_name("jwks.json");
-    std::fs::write(&jwks_file, jwks).unwrap();
+    issuer.write_jwks_file(&jwks_file);
     let (a, b, _key, root) = two_replicas(
         &cluster,
         "[limits]\nlogin_rate_per_second = 1000\nlogin_burst = 1000\n",
@@ -274,18 +249,9 @@ fn a_database_outage_fails_closed_and_service_returns_without_restart() {
     let tmp = tempfile::tempdir().unwrap();
     let key_file = tmp.path().join("unseal-key");
     let a = replica(&cluster, &url, "");
-    let (key, root) = init(&a);
-    unseal(&a, &key);
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&key_file)
-            .unwrap();
-        std::io::Write::write_all(&mut f, key.as_bytes()).unwrap();
-    }
+    let (key, root) = a.init();
+    a.unseal(&key);
+    e2e::postgres::write_private(&key_file, key.as_bytes());
     assert_eq!(
         write(&a, &root, "outage/before", json!({"data": {"v": "1"}})).status,
         200
@@ -395,16 +361,7 @@ fn bad_storage_settings_give_one_clear_line_at_start() {
     let e = run(&format!("storage_url = \"{url}\"\n"));
     assert!(e.contains("password"), "no password: {e}");
     let wrong = tmp.path().join("wrong-password");
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&wrong)
-            .unwrap();
-        std::io::Write::write_all(&mut f, b"not-the-password").unwrap();
-    }
+    e2e::postgres::write_private(&wrong, b"not-the-password");
     let e = run(&format!(
         "storage_url = \"{url}\"\nstorage_password_file = \"{}\"\n",
         wrong.display()
@@ -421,14 +378,7 @@ fn bad_storage_settings_give_one_clear_line_at_start() {
     assert!(e.contains("lacks a privilege"), "{e}");
     assert!(e.contains("ownership of the database"), "{e}");
     // A schema written by a newer vaultd.
-    let db = url
-        .rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let db = e2e::postgres::database_of(&url);
     let ok = replica(&cluster, &url, "");
     assert_eq!(ok.get("sys/init", None).status, 200);
     drop(ok);
@@ -478,7 +428,7 @@ fn operator_migrate_moves_a_store_to_postgres_and_back_without_re_entering_a_sec
 
     // A replica on the database opens with the same unseal key and root token.
     let replica = replica(&cluster, &url, "");
-    unseal(&replica, key.trim());
+    replica.unseal(key.trim());
     let r = replica.get("secret/data/moved/app", Some(&root));
     assert_eq!(
         r.body["data"]["data"]["password"], "moved-value",
@@ -494,7 +444,7 @@ fn operator_migrate_moves_a_store_to_postgres_and_back_without_re_entering_a_sec
     let (ok, _, stderr) = migrate(&["--from-storage-url", &url, "--to-data-dir", &back_dir_text]);
     assert!(ok, "{stderr}");
     let server = Server::production_with_env("", &[("VAULTD_DATA_DIR", &back_dir_text)]);
-    unseal(&server, key.trim());
+    server.unseal(key.trim());
     let r = server.get("secret/data/moved/app", Some(&root));
     assert_eq!(
         r.body["data"]["data"]["password"], "moved-value",
@@ -530,8 +480,8 @@ fn tls_to_the_database_verifies_the_certificate_and_host_name() {
         &tls_url,
         &format!("storage_ca_file = \"{}\"\n", ca_file.display()),
     );
-    let (key, root) = init(&ok);
-    unseal(&ok, &key);
+    let (key, root) = ok.init();
+    ok.unseal(&key);
     assert_eq!(
         write(&ok, &root, "tls/x", json!({"data": {"v": "over-tls"}})).status,
         200

@@ -6,32 +6,12 @@
 use e2e::{Server, all_file_bytes, contains};
 use serde_json::json;
 
-/// Inits a production server and returns (unseal key base64, root token).
-fn init(server: &Server) -> (String, String) {
-    let r = server.put(
-        "sys/init",
-        None,
-        r#"{"secret_shares":1,"secret_threshold":1}"#,
-    );
-    assert_eq!(r.status, 200, "{}", r.raw);
-    (
-        r.body["keys_base64"][0].as_str().unwrap().to_owned(),
-        r.body["root_token"].as_str().unwrap().to_owned(),
-    )
-}
-
-fn unseal(server: &Server, key: &str) {
-    let r = server.put("sys/unseal", None, &json!({ "key": key }).to_string());
-    assert_eq!(r.status, 200, "{}", r.raw);
-    assert_eq!(r.body["sealed"], false);
-}
-
 #[test]
 fn init_unseal_restart_keeps_data_and_comes_back_sealed() {
     let mut server = Server::production();
     assert_eq!(server.get("sys/health", None).status, 501);
     assert_eq!(server.get("sys/init", None).body["initialized"], false);
-    let (key, root) = init(&server);
+    let (key, root) = server.init();
 
     // Sealed after init, as Vault: every non-sys path answers 503.
     assert_eq!(server.get("sys/health", None).status, 503);
@@ -39,7 +19,7 @@ fn init_unseal_restart_keeps_data_and_comes_back_sealed() {
     assert_eq!(sealed.status, 503);
     assert_eq!(sealed.errors(), vec!["Vault is sealed"]);
 
-    unseal(&server, &key);
+    server.unseal(&key);
     assert_eq!(server.get("sys/health", None).status, 200);
     let w = server.put(
         "secret/data/app",
@@ -63,7 +43,7 @@ fn init_unseal_restart_keeps_data_and_comes_back_sealed() {
             .unwrap()
     };
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-    unseal(&server, &hex);
+    server.unseal(&hex);
     let r = server.get("secret/data/app", Some(&root));
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["data"]["data"]["password"], "correct-horse-battery");
@@ -79,7 +59,7 @@ fn wrong_unseal_key_init_twice_and_bad_unseal_bodies_are_refused() {
     let r = server.put("sys/unseal", None, r#"{"key":"AAAA"}"#);
     assert_eq!(r.status, 400, "unseal before init: {}", r.raw);
 
-    let (key, root) = init(&server);
+    let (key, root) = server.init();
     let again = server.put(
         "sys/init",
         None,
@@ -110,9 +90,9 @@ fn wrong_unseal_key_init_twice_and_bad_unseal_bodies_are_refused() {
         assert_eq!(server.get("sys/seal-status", None).body["sealed"], true);
     }
 
-    unseal(&server, &key);
+    server.unseal(&key);
     // Unseal when unsealed is harmless.
-    unseal(&server, &key);
+    server.unseal(&key);
     assert_eq!(
         server.get("auth/token/lookup-self", Some(&root)).status,
         200
