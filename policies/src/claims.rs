@@ -237,12 +237,58 @@ pub fn match_claims(role: &Role, claims: &Value) -> Result<(), ClaimError> {
     match_claim("aud", &audiences, false, claims.get("aud"))?;
     if let Some(subject) = &role.bound_subject {
         let subject = ClaimMatcher::Exact(ClaimValue::String(subject.clone()));
-        match_claim("sub", &subject, false, claims.get("sub"))?;
+        match_subject(&subject, claims)?;
     }
     for (name, matcher) in &role.claims {
-        match_claim(name, matcher, role.is_glob(name), lookup(claims, name))?;
+        if name == "sub" && !role.is_glob(name) {
+            match_subject(matcher, claims)?;
+        } else {
+            match_claim(name, matcher, role.is_glob(name), lookup(claims, name))?;
+        }
     }
     Ok(())
+}
+
+/// An exact `sub` binding accepts GitHub's subject in either form for the same repository:
+/// legacy `repo:OWNER/REPO:…` or immutable `repo:OWNER@OWNER_ID/REPO@REPO_ID:…` (repositories
+/// created after 2026-07-15). The other form is derived from the token's own signed
+/// `repository_owner_id`, `repository_id` and `repository` claims, and only when they agree
+/// with the subject, so a binding written in one form never matches another repository.
+fn match_subject(matcher: &ClaimMatcher, claims: &Value) -> Result<(), ClaimError> {
+    let first = match_claim("sub", matcher, false, claims.get("sub"));
+    if first.is_ok() {
+        return first;
+    }
+    match other_subject_form(claims) {
+        Some(other)
+            if match_claim("sub", matcher, false, Some(&Value::String(other.clone()))).is_ok() =>
+        {
+            Ok(())
+        }
+        _ => first,
+    }
+}
+
+/// The token's `sub` in GitHub's other subject form, when its id claims make it derivable.
+pub(crate) fn other_subject_form(claims: &Value) -> Option<String> {
+    let sub = claims.get("sub")?.as_str()?;
+    let owner_id = claims.get("repository_owner_id")?.as_str()?;
+    let repo_id = claims.get("repository_id")?.as_str()?;
+    let repository = claims.get("repository")?.as_str()?;
+    let rest = sub.strip_prefix("repo:")?;
+    let (name_part, tail) = rest.split_once(':')?;
+    let (owner_part, repo_part) = name_part.split_once('/')?;
+    match (owner_part.split_once('@'), repo_part.split_once('@')) {
+        // Immutable → legacy: the ids must be the token's own.
+        (Some((owner, oid)), Some((repo, rid))) => {
+            (oid == owner_id && rid == repo_id && format!("{owner}/{repo}") == repository)
+                .then(|| format!("repo:{owner}/{repo}:{tail}"))
+        }
+        // Legacy → immutable: the name must be the token's own repository.
+        (None, None) => (name_part == repository)
+            .then(|| format!("repo:{owner_part}@{owner_id}/{repo_part}@{repo_id}:{tail}")),
+        _ => None,
+    }
 }
 
 /// Finds a claim by name: a JSON pointer when the name starts with `/`, else a top-level key.
@@ -468,6 +514,66 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn an_exact_sub_accepts_both_github_subject_forms_of_the_same_repository() {
+        let role_with = |sub: &str| {
+            crate::parse_document(&format!(
+                "[issuers.gh]\nissuer = \"https://token.actions.githubusercontent.com\"\n\
+                 [roles.r]\nissuer = \"gh\"\naudiences = [\"a\"]\nclaims = {{ sub = \"{sub}\" }}\npolicies = []\n"
+            ))
+            .expect("parses")
+            .roles
+            .remove("r")
+            .expect("role")
+        };
+        let token = |sub: &str, owner_id: &str, repo_id: &str, repository: &str| {
+            json!({"aud": "a", "sub": sub, "repository_owner_id": owner_id,
+                   "repository_id": repo_id, "repository": repository})
+        };
+        let legacy = role_with("repo:octo-org/api:ref:refs/heads/main");
+        let immutable = role_with("repo:octo-org@1001/api@74:ref:refs/heads/main");
+        let new_form = token(
+            "repo:octo-org@1001/api@74:ref:refs/heads/main",
+            "1001",
+            "74",
+            "octo-org/api",
+        );
+        let old_form = token(
+            "repo:octo-org/api:ref:refs/heads/main",
+            "1001",
+            "74",
+            "octo-org/api",
+        );
+        for role in [&legacy, &immutable] {
+            assert_eq!(match_claims(role, &new_form), Ok(()));
+            assert_eq!(match_claims(role, &old_form), Ok(()));
+        }
+        // Ids in the subject that are not the token's own: no derived form.
+        let forged = token(
+            "repo:octo-org@9/api@9:ref:refs/heads/main",
+            "1001",
+            "74",
+            "octo-org/api",
+        );
+        assert!(match_claims(&legacy, &forged).is_err());
+        // Another repository that took the old name gets new ids: the immutable binding refuses it.
+        let squatter = token(
+            "repo:octo-org/api:ref:refs/heads/main",
+            "2002",
+            "99",
+            "octo-org/api",
+        );
+        assert!(match_claims(&immutable, &squatter).is_err());
+        // The rest of the subject still has to match.
+        let other_ref = token(
+            "repo:octo-org@1001/api@74:ref:refs/heads/dev",
+            "1001",
+            "74",
+            "octo-org/api",
+        );
+        assert!(match_claims(&legacy, &other_ref).is_err());
+    }
 
     fn role(extra: &str) -> Role {
         let text =
