@@ -898,3 +898,30 @@ fn one_role_serves_an_organisation_with_claim_templated_paths() {
         refused.raw
     );
 }
+
+#[test]
+fn both_github_subject_forms_log_in_to_a_role_bound_by_sub() {
+    let setup = setup();
+    setup.server.apply_policy(&format!(
+        "[roles.by-sub]\nissuer = \"ci\"\naudiences = [\"{AUD}\"]\n\
+         claims = {{ sub = \"repo:acme/api:ref:refs/heads/main\" }}\npolicies = [\"app-read\"]\n"
+    ));
+    let legacy = gh(&setup);
+    let r = login(&setup.server, "by-sub", &setup.issuer.sign("rsa1", &legacy));
+    assert_eq!(r.status, 200, "legacy form: {}", r.raw);
+    // The immutable form of the same repository (ids are the token's own claims).
+    let mut immutable = gh(&setup);
+    immutable["sub"] = json!("repo:acme@1001/api@74:ref:refs/heads/main");
+    let r = login(
+        &setup.server,
+        "by-sub",
+        &setup.issuer.sign("rsa1", &immutable),
+    );
+    assert_eq!(r.status, 200, "immutable form: {}", r.raw);
+    // Ids that are not the token's own derive nothing.
+    let mut forged = gh(&setup);
+    forged["sub"] = json!("repo:acme@9/api@9:ref:refs/heads/main");
+    let r = login(&setup.server, "by-sub", &setup.issuer.sign("rsa1", &forged));
+    assert_eq!(r.status, 400, "{}", r.raw);
+    assert!(r.raw.contains("claim `sub` does not match"), "{}", r.raw);
+}

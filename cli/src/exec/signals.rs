@@ -10,7 +10,10 @@
 //! merely stopped process would not do: `timeout` sends SIGCONT right after the signal.) A
 //! signal pending on the probe was sent to the group and is not passed on (unless the child
 //! left the group); any other was sent to vaultctl alone and is. A probe that saw a signal is
-//! replaced; if the replacement cannot start, the old one stays. Without a probe (no `/proc`),
+//! replaced; if the replacement cannot start, the old one stays. (A second group signal of the
+//! same kind that arrives while the replacement starts — a few milliseconds — is not yet on the
+//! new probe and is passed on once more; closing that window needs a probe that reports each
+//! arrival instead of a coalescing pending set.) Without a probe (no `/proc`),
 //! signals from the kernel (the terminal) count as sent to the group and all others are passed
 //! on.
 //!
