@@ -84,7 +84,7 @@ impl fmt::Display for Warning {
 }
 
 /// Claims GitHub and GitLab send as JSON strings even though they hold numbers or booleans.
-const STRING_TYPED_CLAIMS: [&str; 18] = [
+const STRING_TYPED_CLAIMS: [&str; 19] = [
     "repository_id",
     "repository_owner_id",
     "actor_id",
@@ -103,7 +103,11 @@ const STRING_TYPED_CLAIMS: [&str; 18] = [
     "target_ref_protected",
     "enterprise_id",
     "check_run_id",
+    "project_namespace_id",
 ];
+
+/// Claims sent as JSON numbers (GitLab's `runner_id`).
+const NUMBER_TYPED_CLAIMS: [&str; 1] = ["runner_id"];
 
 /// Claims that hold `owner/name` paths (or whose first `/`-separated part is an owner).
 const OWNER_PATH_CLAIMS: [&str; 8] = [
@@ -255,6 +259,24 @@ fn lint_claim_types(role: &Role, warn: &mut impl FnMut(LintCode, String)) {
                 format!(
                     "`{claim}` is sent as a JSON string, so `{shown}` never matches it; write \
                      {claim} = {quoted}"
+                ),
+            );
+        }
+    }
+    for claim in NUMBER_TYPED_CLAIMS {
+        let Some((matcher, _)) = role.claim(claim) else {
+            continue;
+        };
+        if let Some(ClaimValue::String(s)) = matcher
+            .alternatives()
+            .iter()
+            .find(|v| !matches!(v, ClaimValue::Integer(_)))
+        {
+            warn(
+                LintCode::ClaimTypeMismatch,
+                format!(
+                    "`{claim}` is sent as a JSON number, so \"{s}\" never matches it; write \
+                     {claim} = {s} without quotes"
                 ),
             );
         }
@@ -520,6 +542,10 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
     fn typed_claims_that_never_match() {
         let found = codes("claims = { repository_id = 74 }");
         assert_eq!(found, vec![LintCode::ClaimTypeMismatch]);
+        assert_eq!(
+            codes("claims = { repository_id = \"74\", check_run_id = 9 }"),
+            vec![LintCode::ClaimTypeMismatch]
+        );
         let text = format!(
             "{BASE}\n[roles.r]\nissuer = \"github\"\naudiences = [\"a\"]\nclaims = {{ repository_id = 74 }}"
         );

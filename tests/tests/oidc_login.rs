@@ -925,3 +925,70 @@ fn both_github_subject_forms_log_in_to_a_role_bound_by_sub() {
     assert_eq!(r.status, 400, "{}", r.raw);
     assert!(r.raw.contains("claim `sub` does not match"), "{}", r.raw);
 }
+
+#[test]
+fn newer_github_and_gitlab_claims_can_be_bound_with_their_json_types() {
+    let setup = setup();
+    setup.server.apply_policy(&format!(
+        "[roles.gh-new]\nissuer = \"ci\"\naudiences = [\"{AUD}\"]\n\
+         claims = {{ repository_id = \"74\", check_run_id = \"31337\", enterprise = \"acme-ent\", \
+                     enterprise_id = \"55\", repo_property_team = \"payments\" }}\n\
+         policies = [\"app-read\"]\n\
+         [roles.gl-new]\nissuer = \"ci\"\naudiences = [\"{AUD}\"]\n\
+         claims = {{ project_id = \"42\", project_namespace_id = \"72\", \
+                     ci_config_ref_uri = \"gitlab.example.com/grp/app//.gitlab-ci.yml@refs/heads/main\", \
+                     ci_config_sha = \"abc123\", deployment_tier = \"production\", \
+                     environment_action = \"start\", runner_id = 5, groups_direct = \"release\" }}\n\
+         policies = [\"gl-read\"]\n"
+    ));
+    let mut gh_claims = gh(&setup);
+    for (k, v) in [
+        ("check_run_id", json!("31337")),
+        ("enterprise", json!("acme-ent")),
+        ("enterprise_id", json!("55")),
+        ("repo_property_team", json!("payments")),
+    ] {
+        gh_claims[k] = v;
+    }
+    let r = login(
+        &setup.server,
+        "gh-new",
+        &setup.issuer.sign("rsa1", &gh_claims),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let mut gl = setup.issuer.gitlab_claims(AUD, "grp/app", "42");
+    for (k, v) in [
+        ("project_namespace_id", json!("72")),
+        (
+            "ci_config_ref_uri",
+            json!("gitlab.example.com/grp/app//.gitlab-ci.yml@refs/heads/main"),
+        ),
+        ("ci_config_sha", json!("abc123")),
+        ("deployment_tier", json!("production")),
+        ("environment_action", json!("start")),
+        ("runner_id", json!(5)),
+        ("groups_direct", json!(["dev", "release"])),
+    ] {
+        gl[k] = v;
+    }
+    let r = login(&setup.server, "gl-new", &setup.issuer.sign("rsa1", &gl));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // Types are kept: runner_id as a string, or a team the list does not hold, is refused.
+    for (k, v, why) in [
+        ("runner_id", json!("5"), "has the wrong type"),
+        ("groups_direct", json!(["dev"]), "does not match"),
+        ("deployment_tier", json!("staging"), "does not match"),
+    ] {
+        let mut bad = setup.issuer.gitlab_claims(AUD, "grp/app", "42");
+        for (k2, v2) in gl.as_object().unwrap() {
+            if !bad.as_object().unwrap().contains_key(k2) {
+                bad[k2] = v2.clone();
+            }
+        }
+        bad[k] = v;
+        let r = login(&setup.server, "gl-new", &setup.issuer.sign("rsa1", &bad));
+        assert_eq!(r.status, 400, "{k}: {}", r.raw);
+        assert!(r.raw.contains(k), "{k}: {}", r.raw);
+        assert!(r.raw.contains(why), "{k}: {}", r.raw);
+    }
+}
