@@ -38,15 +38,25 @@ pub struct PolicySnapshot {
     pub updated_time: String,
     pub document: Document,
     acls: RwLock<HashMap<Vec<String>, Arc<Acl>>>,
+    /// The document's policies that have templated rules (their ACL depends on the token).
+    templated: std::collections::HashSet<String>,
 }
 
 impl PolicySnapshot {
     fn new(stored: Stored) -> Self {
+        let templated = stored
+            .document
+            .policies
+            .iter()
+            .filter(|(_, policy)| policy.is_templated())
+            .map(|(name, _)| name.clone())
+            .collect();
         Self {
             version: stored.version,
             updated_time: stored.updated_time,
             document: stored.document,
             acls: RwLock::new(HashMap::new()),
+            templated,
         }
     }
 
@@ -54,9 +64,11 @@ impl PolicySnapshot {
     /// the set is templated, per role and login claims too (the rendered rules differ).
     pub fn acl(&self, token: &crate::tokens::TokenRecord) -> Arc<Acl> {
         let names = || token.policies.iter().map(String::as_str);
-        let mut key = token.policies.clone();
-        let templated = self.document.is_templated(names());
-        if templated {
+        let templated = token.policies.iter().any(|p| self.templated.contains(p));
+        // The common case (no templated policy) looks up by the policy list itself, without
+        // building a key.
+        let key = templated.then(|| {
+            let mut key = token.policies.clone();
             key.push(format!("\0role={:?}", token.role));
             key.push(format!(
                 "\0claims={}",
@@ -66,9 +78,11 @@ impl PolicySnapshot {
                     .map(|c| serde_json::Value::Object(c.clone()).to_string())
                     .unwrap_or_default()
             ));
-        }
+            key
+        });
+        let lookup: &[String] = key.as_deref().unwrap_or(&token.policies);
         if let Ok(cache) = self.acls.read()
-            && let Some(acl) = cache.get(&key)
+            && let Some(acl) = cache.get(lookup)
         {
             return acl.clone();
         }
@@ -85,7 +99,7 @@ impl PolicySnapshot {
             if cache.len() > 4096 {
                 cache.clear();
             }
-            cache.insert(key, acl.clone());
+            cache.insert(lookup.to_vec(), acl.clone());
         }
         acl
     }
