@@ -38,6 +38,10 @@ pub enum LintCode {
     ClaimTypeMismatch,
     /// The role grants the `root` policy.
     RootPolicy,
+    /// The role binds a whole organisation or group (`repository_owner_id`, `namespace_id`)
+    /// but no repository or project, and one of its rules is not keyed by a repository or
+    /// project claim: every repository of the organisation gets that rule.
+    OrgWideUnkeyedRule,
 }
 
 impl LintCode {
@@ -52,6 +56,7 @@ impl LintCode {
             LintCode::GitlabUnprotectedRef => "gitlab-unprotected-ref",
             LintCode::ClaimTypeMismatch => "claim-type-mismatch",
             LintCode::RootPolicy => "root-policy",
+            LintCode::OrgWideUnkeyedRule => "org-wide-unkeyed-rule",
         }
     }
 }
@@ -170,6 +175,7 @@ pub fn lint(document: &Document) -> Vec<Warning> {
                     .into(),
             );
         }
+        lint_org_wide(document, role, &mut warn);
         if role.policies.iter().any(|p| p == "root") {
             warn(
                 LintCode::RootPolicy,
@@ -236,6 +242,54 @@ fn lint_identity(role: &Role, warn: &mut impl FnMut(LintCode, String)) {
              (GitLab) as well"
                 .into(),
         );
+    }
+}
+
+/// Claims that name one repository or project: what an organisation-wide role's rules
+/// should be keyed by.
+const REPOSITORY_KEYS: [&str; 6] = [
+    "repository_id",
+    "repository",
+    "project_id",
+    "project_path",
+    "job_project_id",
+    "job_project_path",
+];
+
+fn lint_org_wide(document: &Document, role: &Role, warn: &mut impl FnMut(LintCode, String)) {
+    let binds_owner = ["repository_owner_id", "namespace_id"]
+        .iter()
+        .any(|claim| role.claim(claim).is_some());
+    let binds_repository = REPOSITORY_KEYS
+        .iter()
+        .any(|claim| role.claim(claim).is_some())
+        || role.claim("sub").is_some()
+        || role.bound_subject.is_some();
+    if !binds_owner || binds_repository {
+        return;
+    }
+    for name in &role.policies {
+        let Some(policy) = document.policy(name) else {
+            continue;
+        };
+        for rule in &policy.rules {
+            let keyed = rule
+                .path
+                .template_claims()
+                .iter()
+                .any(|claim| REPOSITORY_KEYS.contains(claim));
+            if !keyed && !rule.capabilities.is_denied() {
+                warn(
+                    LintCode::OrgWideUnkeyedRule,
+                    format!(
+                        "binds a whole organisation, and policy `{name}` grants `{}` to every \
+                         repository in it; key the path by the repository, as in \
+                         `secret/data/ci/{{{{claims.repository_id}}}}/*`",
+                        rule.path
+                    ),
+                );
+            }
+        }
     }
 }
 
@@ -535,6 +589,40 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
                 "glob_claims = [\"event_name\"]\nclaims = { repository_id = \"74\", event_name = \"pull_request*\" }"
             ),
             vec![LintCode::PullRequestTarget]
+        );
+    }
+
+    #[test]
+    fn org_wide_roles_with_rules_not_keyed_by_repository_are_flagged() {
+        let doc = |rules: &str| {
+            format!(
+                "{BASE}\n[roles.org]\nissuer = \"github\"\naudiences = [\"a\"]\n\
+                 claims = {{ repository_owner_id = \"1001\", ref = \"refs/heads/main\" }}\n\
+                 policies = [\"p\"]\n[policies.p]\nrules = [{rules}]\n"
+            )
+        };
+        let keyed = crate::parse_document(&doc(
+            "{ path = \"secret/data/ci/{{claims.repository_id}}/*\", capabilities = [\"read\"] }",
+        ))
+        .expect("parses");
+        assert!(
+            !lint(&keyed)
+                .iter()
+                .any(|w| w.code == LintCode::OrgWideUnkeyedRule)
+        );
+        let shared = crate::parse_document(&doc(
+            "{ path = \"secret/data/shared/*\", capabilities = [\"read\"] }",
+        ))
+        .expect("parses");
+        let found: Vec<_> = lint(&shared)
+            .into_iter()
+            .filter(|w| w.code == LintCode::OrgWideUnkeyedRule)
+            .collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].message.contains("secret/data/shared/*"),
+            "{}",
+            found[0].message
         );
     }
 
