@@ -140,6 +140,7 @@ fn check_apply_list_show_test_delete() {
             claims.to_str().unwrap(),
         ],
     );
+    assert_eq!(fail.status, Some(1), "a failing login exits 1: {fail:?}");
     assert!(
         fail.stdout.contains("FAIL") && fail.stdout.contains("ref"),
         "{}",
@@ -159,7 +160,11 @@ fn check_apply_list_show_test_delete() {
             doc.to_str().unwrap(),
         ],
     );
-    assert_eq!(offline.status, Some(0), "{offline:?}");
+    assert_eq!(
+        offline.status,
+        Some(1),
+        "the offline test fails too: {offline:?}"
+    );
     assert!(offline.stdout.contains("ref"), "{}", offline.stdout);
 
     // delete: the role goes; a policy still in use cannot be deleted.

@@ -248,7 +248,7 @@ fn test(
         } else {
             print_explanation(ctx, &data)?;
         }
-        return Ok(Outcome::Done);
+        return Ok(login_outcome(data["can_login"].as_bool().unwrap_or(false)));
     }
     let mut merged = policies::Document::default();
     for (_, document) in load(files)? {
@@ -262,7 +262,17 @@ fn test(
     } else {
         writeln!(ctx.out, "{explanation}")?;
     }
-    Ok(Outcome::Done)
+    Ok(login_outcome(explanation.can_login))
+}
+
+/// `policy test` exits 0 when the login would succeed and 1 when it would fail, so a script
+/// (or a CI check of a policy change) can act on it; usage errors stay 2.
+fn login_outcome(can_login: bool) -> Outcome {
+    if can_login {
+        Outcome::Done
+    } else {
+        Outcome::Exit(1)
+    }
 }
 
 fn print_explanation(ctx: &mut Ctx<'_>, data: &Value) -> Result<(), Error> {
