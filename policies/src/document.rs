@@ -121,14 +121,6 @@ impl Document {
             .collect()
     }
 
-    /// Whether any of the named policies has a templated rule.
-    pub fn is_templated<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> bool {
-        names
-            .into_iter()
-            .filter_map(|name| self.policy(name))
-            .any(|policy| policy.is_templated())
-    }
-
     /// The checks of each entry on its own.
     fn check_entries(&self) -> Result<(), PolicyError> {
         for (name, issuer) in &self.issuers {

@@ -240,17 +240,13 @@ fn template_claims(
     role: &Role,
     claims: &VerifiedClaims,
 ) -> Option<serde_json::Map<String, Value>> {
-    let names = snapshot
-        .document
-        .template_claims(role.policies.iter().map(String::as_str));
-    if !snapshot
-        .document
-        .is_templated(role.policies.iter().map(String::as_str))
-    {
+    if !snapshot.is_templated(&role.policies) {
         return None;
     }
     Some(
-        names
+        snapshot
+            .document
+            .template_claims(role.policies.iter().map(String::as_str))
             .into_iter()
             .filter_map(|name| {
                 let value = claims.get(&name)?;

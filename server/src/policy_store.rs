@@ -62,9 +62,14 @@ impl PolicySnapshot {
 
     /// The ACL for a token, compiled once per snapshot and policy set — and, when a policy of
     /// the set is templated, per role and login claims too (the rendered rules differ).
+    /// Whether any of `policies` has a templated rule (its ACL depends on the token).
+    pub fn is_templated(&self, policies: &[String]) -> bool {
+        policies.iter().any(|p| self.templated.contains(p))
+    }
+
     pub fn acl(&self, token: &crate::tokens::TokenRecord) -> Arc<Acl> {
         let names = || token.policies.iter().map(String::as_str);
-        let templated = token.policies.iter().any(|p| self.templated.contains(p));
+        let templated = self.is_templated(&token.policies);
         // The common case (no templated policy) looks up by the policy list itself, without
         // building a key.
         let key = templated.then(|| {

@@ -52,15 +52,9 @@ impl PgCluster {
         let bin = bin_dir().expect(
             "PostgreSQL is needed for this test: apt-get install postgresql (or set PG_BIN_DIR)",
         );
-        let tmp = tempfile::Builder::new()
-            .prefix("vaultd-pg-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        let dir = tmp.path().join("cluster");
         let as_postgres = is_root();
-        if as_postgres {
-            chown_to_postgres(&[tmp.path()]);
-        }
+        let tmp = cluster_dir("vaultd-pg-", as_postgres);
+        let dir = tmp.path().join("cluster");
         let port = free_port();
         let cluster = PgCluster {
             bin,
@@ -132,14 +126,9 @@ impl PgCluster {
             ],
         );
         assert!(out.status.success(), "pg_ctl start failed: {}", show(&out));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("PostgreSQL did not start listening on {}", self.port);
+        wait_until("PostgreSQL listening", 30, || {
+            std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+        });
     }
 
     /// Stops the server at once (`immediate`: like a crash, no checkpoint).
@@ -162,13 +151,7 @@ impl PgCluster {
     /// Made synchronous: from the return of this call, a commit on the primary returns only
     /// once the standby has it.
     pub fn start_synchronous_standby(&self) -> PgCluster {
-        let tmp = tempfile::Builder::new()
-            .prefix("vaultd-pg-standby-")
-            .tempdir_in("/tmp")
-            .unwrap();
-        if self.as_postgres {
-            chown_to_postgres(&[tmp.path()]);
-        }
+        let tmp = cluster_dir("vaultd-pg-standby-", self.as_postgres);
         let standby = PgCluster {
             bin: self.bin.clone(),
             dir: tmp.path().join("cluster"),
@@ -202,18 +185,12 @@ impl PgCluster {
             "ALTER SYSTEM SET synchronous_standby_names = '*'",
         );
         self.psql("postgres", "SELECT pg_reload_conf()");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.psql(
-            "postgres",
-            "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
-        ) != "1"
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the standby never became synchronous"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        wait_until("the standby synchronous", 30, || {
+            self.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'",
+            ) == "1"
+        });
         standby
     }
 
@@ -228,11 +205,9 @@ impl PgCluster {
             "pg_ctl promote failed: {}",
             show(&out)
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.psql("postgres", "SELECT pg_is_in_recovery()") != "f" {
-            assert!(Instant::now() < deadline, "the standby never left recovery");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("the standby out of recovery", 30, || {
+            self.psql("postgres", "SELECT pg_is_in_recovery()") == "f"
+        });
     }
 
     /// Turns on TLS with `cert_pem`/`key_pem` (the server's chain and key) and reloads.
@@ -258,11 +233,7 @@ impl PgCluster {
             &format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
         );
         self.psql("postgres", "SELECT pg_reload_conf()");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while self.psql("postgres", "SHOW ssl") != "on" {
-            assert!(Instant::now() < deadline, "ssl did not turn on");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until("ssl on", 10, || self.psql("postgres", "SHOW ssl") == "on");
     }
 
     /// Runs one SQL statement as the superuser in `database`; panics on failure.
@@ -393,6 +364,27 @@ pub fn write_private(path: &Path, bytes: &[u8]) {
         .open(path)
         .unwrap();
     std::io::Write::write_all(&mut f, bytes).unwrap();
+}
+
+/// A temp dir under /tmp for a cluster, owned by `postgres` when the cluster runs as it.
+fn cluster_dir(prefix: &str, as_postgres: bool) -> tempfile::TempDir {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .unwrap();
+    if as_postgres {
+        chown_to_postgres(&[tmp.path()]);
+    }
+    tmp
+}
+
+/// Polls `done` every 50 ms; panics naming `what` after `secs` seconds.
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within {secs} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Gives `paths` to the `postgres` user (the cluster runs as it when the tests run as root).

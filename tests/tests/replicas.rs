@@ -46,6 +46,24 @@ fn two_replicas(cluster: &PgCluster, extra: &str) -> (Server, Server, String, St
     (a, b, key, root)
 }
 
+/// Runs `vaultd server` with `config` (plus a loopback listen line) and expects it to refuse
+/// to start with one `vaultd: …` line; returns that line.
+fn refused_start(dir: &std::path::Path, config: &str) -> String {
+    let path = dir.join("vaultd.toml");
+    std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\n{config}")).unwrap();
+    let out = std::process::Command::new(e2e::binary("vaultd"))
+        .args(["server", "--config"])
+        .arg(&path)
+        .env_remove("VAULTD_STORAGE_URL")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{config}: started");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let last = stderr.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("vaultd: "), "{stderr}");
+    last
+}
+
 fn wait_for(what: &str, deadline: Duration, mut check: impl FnMut() -> bool) -> Duration {
     let started = Instant::now();
     while started.elapsed() < deadline {
@@ -336,21 +354,7 @@ fn bad_storage_settings_give_one_clear_line_at_start() {
     let cluster = PgCluster::start();
     let url = cluster.database();
     let tmp = tempfile::tempdir().unwrap();
-    let run = |config: &str| {
-        let path = tmp.path().join("vaultd.toml");
-        std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\n{config}")).unwrap();
-        let out = std::process::Command::new(e2e::binary("vaultd"))
-            .args(["server", "--config"])
-            .arg(&path)
-            .env_remove("VAULTD_STORAGE_URL")
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{config}: started");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let last = stderr.lines().last().unwrap_or_default().to_owned();
-        assert!(last.starts_with("vaultd: "), "{stderr}");
-        last
-    };
+    let run = |config: &str| refused_start(tmp.path(), config);
     let password_line = cluster.replica_config(&url);
     let password_line = password_line.lines().nth(1).unwrap();
     let e = run(&format!("storage_url = \"not a url\"\n{password_line}\n"));
@@ -496,23 +500,10 @@ fn tls_to_the_database_verifies_the_certificate_and_host_name() {
 
     // Without it (web PKI roots) or for the wrong host name: refused at start, one line.
     let run = |config: String| {
-        let path = tmp.path().join("vaultd.toml");
-        std::fs::write(
-            &path,
-            format!(
-                "listen = \"127.0.0.1:0\"\n{}{config}",
-                cluster.replica_config(&tls_url)
-            ),
+        refused_start(
+            tmp.path(),
+            &format!("{}{config}", cluster.replica_config(&tls_url)),
         )
-        .unwrap();
-        let out = std::process::Command::new(e2e::binary("vaultd"))
-            .args(["server", "--config"])
-            .arg(&path)
-            .env_remove("VAULTD_STORAGE_URL")
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        String::from_utf8_lossy(&out.stderr).into_owned()
     };
     let e = run(String::new());
     assert!(e.contains("PostgreSQL TLS"), "{e}");
