@@ -172,14 +172,27 @@ pub enum PolicyCommand {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
-    /// Explain whether a token with these claims would log in to a role, and what it could read
+    /// Explain whether a token would log in to a role, check by check, and what it could read
+    ///
+    /// With --jwt, the server verifies a captured ID token (signature, issuer, audience,
+    /// times) without logging in or spending its jti, and says for each binding what the role
+    /// wants, what the token has, and why a near miss failed. Offline (--file) a token can
+    /// only be decoded, with --no-verify. The token itself is never printed. Exit status: 0
+    /// when the login would succeed, 1 when it would fail, 2 for usage errors.
+    #[command(group(clap::ArgGroup::new("given").required(true).args(["claims", "jwt"])))]
     Test {
         /// Role name
         #[arg(long)]
         role: String,
         /// JSON file with the token's claims
         #[arg(long, value_name = "FILE")]
-        claims: PathBuf,
+        claims: Option<PathBuf>,
+        /// File holding a captured ID token (`-` reads it from stdin)
+        #[arg(long, value_name = "FILE")]
+        jwt: Option<PathBuf>,
+        /// With --jwt and --file: decode the token without verifying its signature
+        #[arg(long, requires = "jwt")]
+        no_verify: bool,
         /// Use these documents instead of the server's (offline)
         #[arg(long = "file", value_name = "FILE")]
         files: Vec<PathBuf>,

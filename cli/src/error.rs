@@ -29,6 +29,9 @@ pub enum Error {
         /// What the user can do about it.
         fix: String,
     },
+    /// Arguments that parse but do not go together (exit status 2, like clap's own).
+    #[error("{0} — see --help")]
+    Usage(String),
     /// Writing the result to stdout failed.
     #[error("writing output: {0} — check where stdout goes")]
     Output(#[from] io::Error),

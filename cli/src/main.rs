@@ -24,6 +24,10 @@ fn main() -> ExitCode {
         Ok(outcome) => ExitCode::from(outcome.exit_code()),
         // The reader went away (`vaultctl kv list | head -1`): nothing left worth saying.
         Err(Error::Output(error)) if error.kind() == ErrorKind::BrokenPipe => ExitCode::FAILURE,
+        Err(error @ Error::Usage(_)) => {
+            eprintln!("vaultctl: {error}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("vaultctl: {error}");
             ExitCode::FAILURE

@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use thiserror::Error;
 
+use crate::explain::Check;
 use crate::role::Role;
 
 /// Longest rendering of a token value kept in [`ClaimError::detail`].
@@ -219,6 +220,61 @@ impl ClaimError {
     }
 }
 
+/// One thing a role requires of a token's claims, in the order [`match_claims`] checks them.
+struct Binding<'a> {
+    /// The claim name as the role writes it.
+    name: &'a str,
+    matcher: std::borrow::Cow<'a, ClaimMatcher>,
+    glob: bool,
+    /// An exact `sub` binding, which accepts either GitHub subject form.
+    subject: bool,
+}
+
+/// The role's bindings: the audience, `bound_subject`, then each entry of `claims` in name
+/// order.
+fn bindings(role: &Role) -> impl Iterator<Item = Binding<'_>> {
+    let audiences = ClaimMatcher::AnyOf(
+        role.audiences
+            .iter()
+            .map(|aud| ClaimValue::String(aud.clone()))
+            .collect(),
+    );
+    let audience = Binding {
+        name: "aud",
+        matcher: std::borrow::Cow::Owned(audiences),
+        glob: false,
+        subject: false,
+    };
+    let bound_subject = role.bound_subject.as_ref().map(|subject| Binding {
+        name: "sub",
+        matcher: std::borrow::Cow::Owned(ClaimMatcher::Exact(ClaimValue::String(subject.clone()))),
+        glob: false,
+        subject: true,
+    });
+    let claims = role.claims.iter().map(|(name, matcher)| Binding {
+        name,
+        matcher: std::borrow::Cow::Borrowed(matcher),
+        glob: role.is_glob(name),
+        subject: name == "sub" && !role.is_glob(name),
+    });
+    std::iter::once(audience).chain(bound_subject).chain(claims)
+}
+
+impl Binding<'_> {
+    fn check(&self, claims: &Value) -> Result<(), ClaimError> {
+        if self.subject {
+            match_subject(&self.matcher, claims)
+        } else {
+            match_claim(
+                self.name,
+                &self.matcher,
+                self.glob,
+                lookup(claims, self.name),
+            )
+        }
+    }
+}
+
 /// Checks `claims` (the token's payload) against everything `role` requires of them: the
 /// audience (`aud`, a string or an array, must hold one of the role's `audiences`),
 /// `bound_subject` (exact `sub`), then each entry of `claims` in name order.
@@ -228,25 +284,122 @@ pub fn match_claims(role: &Role, claims: &Value) -> Result<(), ClaimError> {
     if !claims.is_object() {
         return Err(ClaimError::NotAnObject);
     }
-    let audiences = ClaimMatcher::AnyOf(
-        role.audiences
+    bindings(role).try_for_each(|binding| binding.check(claims))
+}
+
+/// Every binding of `role` checked against `claims`, none skipped after a failure, each with
+/// what it wants, what the token has and, for a failure that is nearly a match, why (letter
+/// case, a number where a string is bound, the other GitHub subject form, a trailing slash).
+/// For `vaultctl policy test`; the login itself runs [`match_claims`].
+pub fn check_bindings(role: &Role, claims: &Value) -> Vec<Check> {
+    bindings(role)
+        .map(|binding| {
+            let value = lookup(claims, binding.name).filter(|v| !v.is_null());
+            let result = binding.check(claims);
+            let direct =
+                binding.subject && match_claim("sub", &binding.matcher, false, value).is_ok();
+            let hint = match &result {
+                Ok(()) if binding.subject && !direct => Some(
+                    "matched through GitHub's other subject form of the same repository (the \
+                     token's own repository ids agree)"
+                        .to_owned(),
+                ),
+                Ok(()) => None,
+                Err(_) => value.and_then(|v| near_miss(&binding, v)),
+            };
+            Check {
+                name: binding.name.to_owned(),
+                passed: result.is_ok(),
+                wanted: binding.matcher.render(binding.glob),
+                found: value.map_or_else(|| "no such claim".to_owned(), render_json),
+                hint,
+            }
+        })
+        .collect()
+}
+
+/// Why a failed binding is nearly a match, if it is.
+fn near_miss(binding: &Binding<'_>, value: &Value) -> Option<String> {
+    let scalars: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        scalar => vec![scalar],
+    };
+    scalars.into_iter().find_map(|have| {
+        binding
+            .matcher
+            .alternatives()
             .iter()
-            .map(|aud| ClaimValue::String(aud.clone()))
-            .collect(),
-    );
-    match_claim("aud", &audiences, false, claims.get("aud"))?;
-    if let Some(subject) = &role.bound_subject {
-        let subject = ClaimMatcher::Exact(ClaimValue::String(subject.clone()));
-        match_subject(&subject, claims)?;
-    }
-    for (name, matcher) in &role.claims {
-        if name == "sub" && !role.is_glob(name) {
-            match_subject(matcher, claims)?;
+            .find_map(|want| near_miss_of(binding, want, have))
+    })
+}
+
+fn near_miss_of(binding: &Binding<'_>, want: &ClaimValue, have: &Value) -> Option<String> {
+    let same = |pattern: &str, text: &str| {
+        if binding.glob {
+            glob_matches(pattern, text)
         } else {
-            match_claim(name, matcher, role.is_glob(name), lookup(claims, name))?;
+            pattern == text
         }
+    };
+    match (want, have) {
+        (ClaimValue::String(want), Value::Number(n)) if *want == n.to_string() => Some(format!(
+            "the token has the number {n} where the role binds the string {want:?}: write the \
+             binding without quotes"
+        )),
+        (ClaimValue::Integer(want), Value::String(text)) if *text == want.to_string() => {
+            Some(format!(
+                "the token has the string {text:?} where the role binds the integer {want}: \
+                 quote it in the role"
+            ))
+        }
+        (ClaimValue::String(want), Value::String(text)) => {
+            if same(&want.to_lowercase(), &text.to_lowercase()) {
+                return Some("differs only in letter case; claims match case-sensitively".into());
+            }
+            if same(want.trim_end_matches('/'), text.trim_end_matches('/')) {
+                return Some("differs only by a trailing slash".into());
+            }
+            let (want_form, want_legacy) = github_subject_form(want)?;
+            let (have_form, have_legacy) = github_subject_form(text)?;
+            if binding.name != "sub" || want_form == have_form || !same(&want_legacy, &have_legacy)
+            {
+                return None;
+            }
+            let why = if binding.glob {
+                "globs are not converted between the forms; bind `repository_id` and \
+                 `repository_owner_id` instead"
+            } else {
+                "either form is accepted only when the token's `repository`, `repository_id` \
+                 and `repository_owner_id` agree with its subject, and here they do not"
+            };
+            Some(format!(
+                "the token's subject is in GitHub's {have_form} form and the role binds the \
+                 {want_form} form; {why}"
+            ))
+        }
+        _ => None,
     }
-    Ok(())
+}
+
+/// Which GitHub subject form `subject` is in (`"legacy"` or `"immutable"`), and the subject
+/// with any `@ID` parts removed.
+pub(crate) fn github_subject_form(subject: &str) -> Option<(&'static str, String)> {
+    let rest = subject.strip_prefix("repo:")?;
+    let (name_part, tail) = rest.split_once(':')?;
+    let (owner, repo) = name_part.split_once('/')?;
+    let strip = |part: &str| -> Option<String> {
+        match part.rsplit_once('@') {
+            Some((name, id)) if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) => {
+                Some(name.to_owned())
+            }
+            _ => None,
+        }
+    };
+    match (strip(owner), strip(repo)) {
+        (Some(owner), Some(repo)) => Some(("immutable", format!("repo:{owner}/{repo}:{tail}"))),
+        (None, None) => Some(("legacy", subject.to_owned())),
+        _ => None,
+    }
 }
 
 /// An exact `sub` binding accepts GitHub's subject in either form for the same repository:

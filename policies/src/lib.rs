@@ -35,11 +35,11 @@ pub mod policy;
 pub mod role;
 
 pub use capability::{Capability, CapabilitySet};
-pub use claims::{ClaimError, ClaimMatcher, ClaimValue, match_claims};
+pub use claims::{ClaimError, ClaimMatcher, ClaimValue, check_bindings, match_claims};
 pub use document::{Document, parse_document};
 pub use duration::HumanDuration;
 pub use error::PolicyError;
-pub use explain::{Explanation, GrantedRule, explain};
+pub use explain::{Check, Explanation, GrantedRule, explain, time_checks};
 pub use issuer::{Algorithm, Issuer, KeySource};
 pub use lint::{LintCode, Warning, lint};
 pub use paths::{Acl, PathPattern, TemplateContext, TemplateMiss};

@@ -42,6 +42,9 @@ pub enum LintCode {
     /// but no repository or project, and one of its rules is not keyed by a repository or
     /// project claim: every repository of the organisation gets that rule.
     OrgWideUnkeyedRule,
+    /// `sub` is bound in GitHub's legacy form only (`repo:OWNER/REPO:…`), while repositories
+    /// created after 2026-07-15 send `repo:OWNER@ID/REPO@ID:…`.
+    LegacySubjectOnly,
 }
 
 impl LintCode {
@@ -57,6 +60,7 @@ impl LintCode {
             LintCode::ClaimTypeMismatch => "claim-type-mismatch",
             LintCode::RootPolicy => "root-policy",
             LintCode::OrgWideUnkeyedRule => "org-wide-unkeyed-rule",
+            LintCode::LegacySubjectOnly => "legacy-subject-only",
         }
     }
 }
@@ -176,6 +180,7 @@ pub fn lint(document: &Document) -> Vec<Warning> {
             );
         }
         lint_org_wide(document, role, &mut warn);
+        lint_legacy_subject(role, &mut warn);
         if role.policies.iter().any(|p| p == "root") {
             warn(
                 LintCode::RootPolicy,
@@ -291,6 +296,41 @@ fn lint_org_wide(document: &Document, role: &Role, warn: &mut impl FnMut(LintCod
             }
         }
     }
+}
+
+fn lint_legacy_subject(role: &Role, warn: &mut impl FnMut(LintCode, String)) {
+    let claimed = role
+        .claim("sub")
+        .into_iter()
+        .flat_map(|(matcher, glob)| matcher.strings().map(move |s| (s, glob)));
+    let bound: Vec<(&str, bool)> = role
+        .bound_subject
+        .as_deref()
+        .map(|s| (s, false))
+        .into_iter()
+        .chain(claimed)
+        .collect();
+    let form = |subject: &str| crate::claims::github_subject_form(subject).map(|(form, _)| form);
+    let legacy_only = bound.iter().any(|(s, _)| form(s) == Some("legacy"))
+        && !bound.iter().any(|(s, _)| form(s) == Some("immutable"));
+    if !legacy_only {
+        return;
+    }
+    let glob = bound.iter().any(|(_, glob)| *glob);
+    let how = if glob {
+        "a glob is not converted between the forms, so such tokens are refused"
+    } else {
+        "an exact binding accepts the immutable form too when the token's `repository`, \
+         `repository_id` and `repository_owner_id` agree with it"
+    };
+    warn(
+        LintCode::LegacySubjectOnly,
+        format!(
+            "binds `sub` in GitHub's legacy form only (`repo:OWNER/REPO:…`); repositories \
+             created after 2026-07-15 send `repo:OWNER@OWNER_ID/REPO@REPO_ID:…` ({how}). Bind \
+             `repository_id` and `repository_owner_id` instead, or also the immutable form"
+        ),
+    );
 }
 
 fn lint_claim_types(role: &Role, warn: &mut impl FnMut(LintCode, String)) {
@@ -530,7 +570,7 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
         );
         assert_eq!(
             codes("bound_subject = \"repo:o/r:ref:refs/heads/main\"\npolicies = [\"read-one\"]"),
-            vec![LintCode::MutableIdentity]
+            vec![LintCode::MutableIdentity, LintCode::LegacySubjectOnly]
         );
         assert_eq!(
             codes(
@@ -553,7 +593,14 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
         let found = codes(
             "glob_claims = [\"sub\"]\nclaims = { repository_id = \"74\", sub = \"repo:*/r:*\" }",
         );
-        assert_eq!(found, vec![LintCode::SubjectGlob, LintCode::OwnerWildcard]);
+        assert_eq!(
+            found,
+            vec![
+                LintCode::SubjectGlob,
+                LintCode::OwnerWildcard,
+                LintCode::LegacySubjectOnly
+            ]
+        );
     }
 
     #[test]
@@ -589,6 +636,34 @@ rules = [{ path = "secret/data/app/*", capabilities = ["read"] }]
                 "glob_claims = [\"event_name\"]\nclaims = { repository_id = \"74\", event_name = \"pull_request*\" }"
             ),
             vec![LintCode::PullRequestTarget]
+        );
+    }
+
+    #[test]
+    fn subjects_bound_in_the_legacy_github_form_only_are_flagged() {
+        let legacy = "bound_subject = \"repo:octo-org/api:ref:refs/heads/main\"\nclaims = { repository_id = \"74\" }";
+        assert!(codes(legacy).contains(&LintCode::LegacySubjectOnly));
+        let legacy_claim =
+            "claims = { repository_id = \"74\", sub = \"repo:octo-org/api:environment:prod\" }";
+        assert!(codes(legacy_claim).contains(&LintCode::LegacySubjectOnly));
+        let both = "claims = { repository_id = \"74\", sub = [\"repo:octo-org/api:environment:prod\", \"repo:octo-org@1001/api@74:environment:prod\"] }";
+        assert!(!codes(both).contains(&LintCode::LegacySubjectOnly));
+        let immutable = "claims = { sub = \"repo:octo-org@1001/api@74:environment:prod\" }";
+        assert!(!codes(immutable).contains(&LintCode::LegacySubjectOnly));
+        let no_sub = "claims = { repository_id = \"74\" }";
+        assert!(!codes(no_sub).contains(&LintCode::LegacySubjectOnly));
+        let document = parse_document(&format!(
+            "{BASE}\n[roles.r]\nissuer = \"github\"\naudiences = [\"a\"]\nglob_claims = [\"sub\"]\n\
+             claims = {{ repository_id = \"74\", sub = \"repo:octo-org/api:*\" }}\npolicies = [\"read-one\"]\n"
+        ))
+        .expect("parses");
+        let warning = lint(&document)
+            .into_iter()
+            .find(|w| w.code == LintCode::LegacySubjectOnly)
+            .expect("flagged");
+        assert!(
+            warning.message.contains("glob is not converted"),
+            "{warning}"
         );
     }
 

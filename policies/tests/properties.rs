@@ -310,6 +310,97 @@ proptest! {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Templated rules: rendering for one token, then the plain ACL
+
+/// Claim values: safe ones that collide with the pattern alphabet, and every kind of unsafe
+/// one (a separator, wildcards, traversal, empty, blank).
+fn claim_value() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "a", "b", "ab", "c", "74", "a/b", "74/../75", "*", "+", "", ".", "..", "a b", "{x}",
+    ])
+    .prop_map(String::from)
+}
+
+/// Rules of which some hold a `{{claims.id}}` placeholder in place of a `b`. Templated rules
+/// never deny (documents refuse that).
+fn templated_rules() -> impl Strategy<Value = Vec<(String, CapabilitySet)>> {
+    prop::collection::vec((pattern(), capabilities(), any::<bool>()), 0..10).prop_map(|rules| {
+        rules
+            .into_iter()
+            .map(|(pattern, capabilities, templated)| {
+                if templated && pattern.contains('b') && !capabilities.is_denied() {
+                    (pattern.replacen('b', "{{claims.id}}", 1), capabilities)
+                } else {
+                    (pattern, capabilities)
+                }
+            })
+            .collect()
+    })
+}
+
+/// The model's rendering: the value substituted when it is safe, else the rule is dropped.
+fn rendered_model(rules: &[(String, CapabilitySet)], value: &str) -> Vec<(String, CapabilitySet)> {
+    let safe = !value.is_empty()
+        && value != "."
+        && value != ".."
+        && !value
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "/*+{}".contains(c));
+    rules
+        .iter()
+        .filter_map(|(pattern, capabilities)| {
+            if !pattern.contains("{{") {
+                return Some((pattern.clone(), *capabilities));
+            }
+            let rendered = pattern.replace("{{claims.id}}", value);
+            (safe && PathPattern::new(&rendered).is_ok()).then_some((rendered, *capabilities))
+        })
+        .collect()
+}
+
+proptest! {
+    #[test]
+    fn templated_rules_agree_with_the_model_after_substitution(
+        rules in templated_rules(),
+        value in claim_value(),
+        path in path(),
+    ) {
+        let claims = json!({ "id": value });
+        let context = policies::TemplateContext { role: Some("r"), claims: claims.as_object() };
+        let acl = Acl::from_policies_with([&policy(&rules)], &context);
+        prop_assert_eq!(acl.capabilities(&path), model(&rendered_model(&rules, &value), &path));
+    }
+
+    #[test]
+    fn templated_rules_match_nothing_without_login_claims(rules in templated_rules(), path in path()) {
+        let acl = Acl::from_policies([&policy(&rules)]);
+        let untemplated: Vec<(String, CapabilitySet)> =
+            rules.iter().filter(|(p, _)| !p.contains("{{")).cloned().collect();
+        prop_assert_eq!(acl.capabilities(&path), model(&untemplated, &path));
+    }
+
+    #[test]
+    fn a_templated_folder_never_grants_outside_the_value_folder(
+        value in "[a-z0-9./*+ -]{0,6}",
+        other in "[a-z0-9./*+-]{0,6}",
+        own in any::<bool>(),
+        rest in "[a-z0-9./]{0,6}",
+    ) {
+        // Paths under the value's own folder half the time, so grants are exercised too.
+        let path = format!("ci/{}/{rest}", if own { &value } else { &other });
+        let rules = vec![("ci/{{claims.id}}/*".to_owned(), CapabilitySet::from_iter([Capability::Read]))];
+        let claims = json!({ "id": value });
+        let context = policies::TemplateContext { role: Some("r"), claims: claims.as_object() };
+        let acl = Acl::from_policies_with([&policy(&rules)], &context);
+        if acl.allows(&path, Capability::Read) {
+            let folder = format!("ci/{value}/");
+            prop_assert!(path.starts_with(&folder), "{} granted for value {:?}", path, value);
+            prop_assert!(!value.contains('/') && !value.is_empty() && value != "..");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Claim matching properties
 
 /// A plain recursive glob matcher to check the iterative one against.

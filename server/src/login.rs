@@ -217,10 +217,7 @@ async fn spend_jti(
     issuer: &IssuerParams,
     claims: &VerifiedClaims,
 ) -> Result<(), LoginError> {
-    let keyring = app.store.keyring().ok_or(StoreError::Sealed)?;
-    let jti_key = keyring
-        .hmac(format!("jti\0{}\0{}", issuer.issuer, claims.jti()).as_bytes())
-        .to_vec();
+    let jti_key = jti_key(app, &issuer.issuer, claims.jti())?;
     if app
         .store
         .insert_if_absent(Tree::Jti, &jti_key, &claims.exp().to_be_bytes())
@@ -230,6 +227,69 @@ async fn spend_jti(
     } else {
         Err(LoginDenied::token(&VerifyError::Replayed).into())
     }
+}
+
+/// Where a spent `jti` is recorded: an HMAC of the issuer and the `jti`, so the store holds
+/// no token identifiers in the clear.
+fn jti_key(app: &App, issuer: &str, jti: &str) -> Result<Vec<u8>, StoreError> {
+    let keyring = app.store.keyring().ok_or(StoreError::Sealed)?;
+    Ok(keyring
+        .hmac(format!("jti\0{issuer}\0{jti}").as_bytes())
+        .to_vec())
+}
+
+/// `vaultctl policy test --jwt`: every check a login of `unverified_jwt` to `role_name` would
+/// run, one by one — the token's (format, signature, times, `jti`, whether it was already
+/// used here) and the role's (issuer, audience, claims) — without logging in: nothing is
+/// spent, issued or rate-limited. The verdict agrees with [`login`]: when the real
+/// verification refuses a token the checks passed, that refusal is added as a check.
+pub(crate) async fn explain_token(
+    app: &App,
+    role_name: &str,
+    unverified_jwt: &str,
+) -> Result<policies::Explanation, LoginError> {
+    let snapshot = app.policies.current().await?;
+    let role_name = role_name.to_lowercase();
+    let document = &snapshot.document;
+    let Some(role) = document.roles.get(&role_name) else {
+        return Ok(policies::explain(document, &role_name, &Value::Null));
+    };
+    let issuer = snapshot
+        .issuer_params(&role.issuer)
+        .ok_or_else(|| LoginError::MissingIssuer(role_name.clone()))?;
+    let jwks = &app.policies.jwks;
+    let inspection = verify::inspect(unverified_jwt, &role.issuer, &issuer, jwks).await;
+    let claims = inspection.claims.unwrap_or(Value::Null);
+    let mut checks = inspection.checks;
+    if inspection.signature_verified
+        && let Some(jti) = claims.get("jti").and_then(Value::as_str)
+    {
+        let spent = app
+            .store
+            .get(Tree::Jti, &jti_key(app, &issuer.issuer, jti)?)
+            .await?
+            .is_some();
+        let wanted = "a token not yet used to log in here";
+        checks.push(if spent {
+            policies::Check::fail("replay", wanted, "already used (each token logs in once)")
+        } else {
+            policies::Check::pass("replay", wanted, "not used")
+        });
+    }
+    let mut explanation = policies::explain(document, &role_name, &claims);
+    if inspection.signature_verified
+        && let Err(e) = verify::verify(unverified_jwt, &issuer, &role.audiences, jwks).await
+        && explanation.can_login
+        && checks.iter().all(|c| c.passed)
+    {
+        checks.push(policies::Check::fail(
+            "verification",
+            "a token vaultd's login accepts",
+            e.to_string(),
+        ));
+    }
+    explanation = explanation.with_token_checks(checks, inspection.signature_verified);
+    Ok(explanation)
 }
 
 /// The verified claims the role's templated rules use, as they are (strings and integers

@@ -10,7 +10,9 @@ use crate::cli::PolicyCommand;
 use crate::client::Auth;
 use crate::cmd::{Ctx, Outcome, data_of};
 use crate::error::{Doing, Error};
+use crate::input::{Trim, read_line_secret, read_secret_file};
 use crate::output::{Format, write_json};
+use crate::secret::Secret;
 
 /// Runs one `policy` subcommand.
 pub fn run(ctx: &mut Ctx<'_>, command: PolicyCommand) -> Result<Outcome, Error> {
@@ -26,8 +28,17 @@ pub fn run(ctx: &mut Ctx<'_>, command: PolicyCommand) -> Result<Outcome, Error> 
         PolicyCommand::Test {
             role,
             claims,
+            jwt,
+            no_verify,
             files,
-        } => test(ctx, &role, &claims, &files),
+        } => {
+            let given = match (claims, jwt) {
+                (Some(claims), _) => Given::Claims(claims),
+                (None, Some(jwt)) => Given::Jwt(jwt),
+                (None, None) => return Err(Error::Usage("give --claims or --jwt".into())),
+            };
+            test(ctx, &role, given, no_verify, &files)
+        }
         PolicyCommand::Delete { kind, name } => delete(ctx, &kind, &name),
     }
 }
@@ -187,10 +198,7 @@ fn show(ctx: &mut Ctx<'_>) -> Result<Outcome, Error> {
 }
 
 fn check(ctx: &mut Ctx<'_>, files: &[PathBuf]) -> Result<Outcome, Error> {
-    let mut merged = policies::Document::default();
-    for (_, document) in load(files)? {
-        merged.merge(document);
-    }
+    let merged = merged(files)?;
     merged.validate().map_err(|e| {
         Error::failed(
             "checking the documents together",
@@ -219,50 +227,174 @@ fn check(ctx: &mut Ctx<'_>, files: &[PathBuf]) -> Result<Outcome, Error> {
     Ok(Outcome::Done)
 }
 
+/// What `policy test` was given to explain.
+enum Given {
+    /// A JSON file of claims.
+    Claims(PathBuf),
+    /// A file (or `-`, stdin) holding a captured ID token.
+    Jwt(PathBuf),
+}
+
 fn test(
     ctx: &mut Ctx<'_>,
     role: &str,
-    claims_file: &Path,
+    given: Given,
+    no_verify: bool,
     files: &[PathBuf],
 ) -> Result<Outcome, Error> {
-    let claims: Value = serde_json::from_str(&read_text(claims_file)?).map_err(|e| {
-        Error::failed(
-            format!("reading {}", claims_file.display()),
-            format!("not JSON ({e})"),
-            "give the token's claims as a JSON object (decode the JWT's middle part)",
-        )
-    })?;
-    if files.is_empty() {
-        let reply = ctx
-            .client
-            .put(
-                "sys/vaultctl/policy-test",
-                Auth::Required,
-                &json!({"role": role, "claims": claims}),
-            )
-            .doing("testing against the server's policy document")?;
-        let body = ctx.body(reply, "testing the claims")?;
-        let data = data_of(&body).clone();
-        if ctx.format == Format::Json {
-            write_json(ctx.out, &data)?;
-        } else {
-            print_explanation(ctx, &data)?;
+    let offline = !files.is_empty();
+    if no_verify && !offline {
+        return Err(Error::Usage(
+            "--no-verify applies offline only (with --file); the server always verifies the token"
+                .into(),
+        ));
+    }
+    if offline && matches!(given, Given::Jwt(_)) && !no_verify {
+        return Err(Error::Usage(
+            "offline (--file) the token's signature cannot be checked: add --no-verify to decode \
+             it without verifying, or drop --file to let the server verify it"
+                .into(),
+        ));
+    }
+    let explanation = match (&given, offline) {
+        (Given::Claims(path), false) => {
+            let claims = read_claims(path)?;
+            server_test(ctx, &json!({"role": role, "claims": claims}))?
         }
-        return Ok(login_outcome(data["can_login"].as_bool().unwrap_or(false)));
-    }
-    let mut merged = policies::Document::default();
-    for (_, document) in load(files)? {
-        merged.merge(document);
-    }
-    let explanation = policies::explain(&merged, role, &claims);
+        (Given::Jwt(path), false) => {
+            let jwt = read_jwt(ctx, path)?;
+            server_test(ctx, &json!({"role": role, "jwt": jwt.expose()}))?
+        }
+        (Given::Claims(path), true) => {
+            let document = merged(files)?;
+            policies::explain(&document, role, &read_claims(path)?)
+        }
+        (Given::Jwt(path), true) => {
+            let jwt = read_jwt(ctx, path)?;
+            let document = merged(files)?;
+            offline_token(&document, role, &decode_unverified(jwt.expose())?)
+        }
+    };
     if ctx.format == Format::Json {
         let value = serde_json::to_value(&explanation)
             .map_err(|e| Error::failed("printing", e.to_string(), "retry"))?;
         write_json(ctx.out, &value)?;
     } else {
-        writeln!(ctx.out, "{explanation}")?;
+        write!(ctx.out, "{explanation}")?;
+    }
+    if explanation.signature_verified == Some(false) && offline {
+        writeln!(
+            ctx.err,
+            "vaultctl: warning: the token was decoded, NOT verified (--no-verify); only the \
+             server can check its signature"
+        )?;
     }
     Ok(login_outcome(explanation.can_login))
+}
+
+fn read_claims(path: &Path) -> Result<Value, Error> {
+    serde_json::from_str(&read_text(path)?).map_err(|e| {
+        Error::failed(
+            format!("reading {}", path.display()),
+            format!("not JSON ({e})"),
+            "give the token's claims as a JSON object (or the token itself with --jwt)",
+        )
+    })
+}
+
+/// Reads the token from a file or stdin. It is a live credential until it expires: it stays
+/// in a [`Secret`] and no error repeats it.
+fn read_jwt(ctx: &mut Ctx<'_>, path: &Path) -> Result<Secret, Error> {
+    let what = "ID token";
+    let secret = if path.as_os_str() == "-" {
+        read_line_secret(ctx.stdin, Trim::Whitespace, what)?
+    } else {
+        let raw = read_secret_file(path, &format!("reading the {what} from {}", path.display()))?;
+        Secret::new(raw.expose().trim().to_owned())
+    };
+    if secret.expose().is_empty() {
+        return Err(Error::failed(
+            format!("reading the {what}"),
+            "the input is empty",
+            "save the token itself (three dot-separated parts) in the file",
+        ));
+    }
+    Ok(secret)
+}
+
+/// The payload of a JWT, decoded without any verification (offline `--no-verify`).
+fn decode_unverified(jwt: &str) -> Result<Value, Error> {
+    use base64::Engine;
+    let malformed = |why: &str| {
+        Error::failed(
+            "decoding the ID token",
+            why.to_owned(),
+            "give the token as captured (header.payload.signature, base64url)",
+        )
+    };
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| malformed("the payload is not base64url"))?;
+    let claims: Value =
+        serde_json::from_slice(&bytes).map_err(|_| malformed("the payload is not JSON"))?;
+    if !claims.is_object() {
+        return Err(malformed("the payload is not a JSON object"));
+    }
+    Ok(claims)
+}
+
+/// Offline: the role's checks and the token's time checks (which need no key), marked
+/// unverified.
+fn offline_token(
+    document: &policies::Document,
+    role: &str,
+    claims: &Value,
+) -> policies::Explanation {
+    let explanation = policies::explain(document, role, claims);
+    let max_lifetime = document
+        .roles
+        .get(role)
+        .and_then(|r| document.issuers.get(&r.issuer))
+        .map_or(policies::issuer::DEFAULT_MAX_TOKEN_LIFETIME, |i| {
+            i.max_token_lifetime
+        });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let time = policies::time_checks(claims, now, TIME_LEEWAY_SECS, max_lifetime.as_secs());
+    explanation.with_token_checks(time, false)
+}
+
+/// The clock skew vaultd tolerates on `exp`, `nbf` and `iat` (its `LEEWAY_SECS`).
+const TIME_LEEWAY_SECS: u64 = 60;
+
+fn merged(files: &[PathBuf]) -> Result<policies::Document, Error> {
+    let mut merged = policies::Document::default();
+    for (_, document) in load(files)? {
+        merged.merge(document);
+    }
+    Ok(merged)
+}
+
+fn server_test(ctx: &mut Ctx<'_>, body: &Value) -> Result<policies::Explanation, Error> {
+    let reply = ctx
+        .client
+        .put("sys/vaultctl/policy-test", Auth::Required, body)
+        .doing("testing against the server's policy document")?;
+    let body = ctx.body(reply, "testing the login")?;
+    serde_json::from_value(data_of(&body).clone()).map_err(|e| {
+        Error::failed(
+            "reading the server's explanation",
+            e.to_string(),
+            "check that vaultctl and vaultd versions match",
+        )
+    })
 }
 
 /// `policy test` exits 0 when the login would succeed and 1 when it would fail, so a script
@@ -273,43 +405,6 @@ fn login_outcome(can_login: bool) -> Outcome {
     } else {
         Outcome::Exit(1)
     }
-}
-
-fn print_explanation(ctx: &mut Ctx<'_>, data: &Value) -> Result<(), Error> {
-    let ok = data["can_login"].as_bool().unwrap_or(false);
-    writeln!(
-        ctx.out,
-        "role {}: {}",
-        data["role"].as_str().unwrap_or(""),
-        if ok {
-            "login would succeed"
-        } else {
-            "login would FAIL"
-        }
-    )?;
-    if let Some(failure) = data["failure"].as_str() {
-        writeln!(ctx.out, "  failing check: {failure}")?;
-    }
-    if ok {
-        let policies: Vec<&str> = data["policies"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        writeln!(ctx.out, "  policies: {}", policies.join(", "))?;
-        for rule in data["rules"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-            writeln!(
-                ctx.out,
-                "  {}  {}  (from {})",
-                rule["path"].as_str().unwrap_or(""),
-                crate::output::cell(&rule["capabilities"]),
-                rule["policy"].as_str().unwrap_or("")
-            )?;
-        }
-    }
-    for note in data["notes"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-        writeln!(ctx.out, "  note: {}", note.as_str().unwrap_or(""))?;
-    }
-    Ok(())
 }
 
 fn delete(ctx: &mut Ctx<'_>, kind: &str, name: &str) -> Result<Outcome, Error> {

@@ -4,8 +4,9 @@
 //! - `PUT sys/vaultctl/policy` `{"documents":[toml…],"dry_run":bool,"replace":bool}` —
 //!   validate, lint and apply atomically; answers the changes and lint warnings.
 //! - `DELETE sys/vaultctl/policy/<issuer|role|policy>/<name>`.
-//! - `PUT sys/vaultctl/policy-test` `{"role","claims"}` — explain a login against the
-//!   document in force (no signature or time checks).
+//! - `PUT sys/vaultctl/policy-test` `{"role","claims"}` or `{"role","jwt"}` — explain a login
+//!   against the document in force, check by check; with a `jwt`, its signature, times and
+//!   `jti` are checked too, without logging in or spending it.
 //! - `PUT sys/dev/oidc/token` (dev only) — mint a dev issuer token.
 
 use super::reply::Reply;
@@ -32,7 +33,12 @@ struct ApplyBody {
 #[serde(deny_unknown_fields)]
 struct TestBody {
     role: String,
-    claims: Value,
+    /// The claims to test (`--claims`)…
+    #[serde(default)]
+    claims: Option<Value>,
+    /// …or a captured ID token (`--jwt`), verified but never spent, logged or returned.
+    #[serde(default)]
+    jwt: Option<zeroize::Zeroizing<String>>,
 }
 
 #[derive(Deserialize)]
@@ -106,8 +112,18 @@ pub async fn handle(
         ("vaultctl/policy-test", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             let body: TestBody = req.json()?;
-            let snapshot = app.policies.current().await?;
-            let explanation = policies::explain(&snapshot.document, &body.role, &body.claims);
+            let explanation = match (body.claims, body.jwt) {
+                (Some(claims), None) => {
+                    let snapshot = app.policies.current().await?;
+                    policies::explain(&snapshot.document, &body.role, &claims)
+                }
+                (None, Some(jwt)) => crate::login::explain_token(app, &body.role, &jwt).await?,
+                _ => {
+                    return Err(ApiError::BadRequest(
+                        "give either \"claims\" or \"jwt\"".into(),
+                    ));
+                }
+            };
             Ok(Reply::Data(json!(explanation)))
         }
         ("dev/oidc/token", Op::Write) => {

@@ -6,7 +6,7 @@
 //! `crit` header is refused, since we implement no extensions; duplicate member names in the
 //! header or payload are refused (see `strict_json`).
 
-use super::jwks::{JwksCache, JwksError, JwksSource};
+use super::jwks::{JwksCache, JwksError, JwksSource, VerifyingKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use jsonwebtoken::errors::ErrorKind;
@@ -191,19 +191,24 @@ impl VerifiedClaims {
     }
 }
 
+/// The asymmetric algorithms vaultd verifies, by their JOSE names.
+const ALGORITHMS: [(&str, Algorithm); 9] = [
+    ("RS256", Algorithm::RS256),
+    ("RS384", Algorithm::RS384),
+    ("RS512", Algorithm::RS512),
+    ("PS256", Algorithm::PS256),
+    ("PS384", Algorithm::PS384),
+    ("PS512", Algorithm::PS512),
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
 fn algorithm_named(name: &str) -> Option<Algorithm> {
-    Some(match name {
-        "RS256" => Algorithm::RS256,
-        "RS384" => Algorithm::RS384,
-        "RS512" => Algorithm::RS512,
-        "PS256" => Algorithm::PS256,
-        "PS384" => Algorithm::PS384,
-        "PS512" => Algorithm::PS512,
-        "ES256" => Algorithm::ES256,
-        "ES384" => Algorithm::ES384,
-        "EdDSA" => Algorithm::EdDSA,
-        _ => return None,
-    })
+    ALGORITHMS
+        .iter()
+        .find(|(label, _)| *label == name)
+        .map(|(_, algorithm)| *algorithm)
 }
 
 /// Parses an allow-list entry; HMAC and `none` never parse.
@@ -215,13 +220,13 @@ fn now() -> u64 {
     crate::clock::unix_now()
 }
 
-/// Verifies `jwt` against `issuer` and `audiences`; returns the verified claims.
-pub async fn verify(
+/// The first phase, shared by [`verify`] and [`inspect`]: size, header, `crit`, the
+/// algorithm (on the issuer's allow-list) and the issuer's key for the token's `kid`.
+async fn signing_key(
     jwt: &str,
     issuer: &IssuerParams,
-    audiences: &[String],
     jwks: &JwksCache,
-) -> Result<VerifiedClaims, VerifyError> {
+) -> Result<(Algorithm, VerifyingKey), VerifyError> {
     if jwt.is_empty() {
         return Err(VerifyError::MissingToken);
     }
@@ -249,7 +254,31 @@ pub async fn verify(
     {
         return Err(VerifyError::Signature);
     }
+    Ok((algorithm, key))
+}
 
+fn decode_error(e: &jsonwebtoken::errors::Error) -> VerifyError {
+    match e.kind() {
+        ErrorKind::InvalidSignature => VerifyError::Signature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => VerifyError::Signature,
+        ErrorKind::ExpiredSignature => VerifyError::Expired,
+        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
+        ErrorKind::InvalidIssuer => VerifyError::Issuer,
+        ErrorKind::InvalidAudience => VerifyError::Audience,
+        ErrorKind::MissingRequiredClaim(c) => VerifyError::MissingClaim(c.clone()),
+        ErrorKind::InvalidClaimFormat(c) => VerifyError::ClaimType(c.clone()),
+        _ => VerifyError::Malformed("payload could not be decoded"),
+    }
+}
+
+/// Verifies `jwt` against `issuer` and `audiences`; returns the verified claims.
+pub async fn verify(
+    jwt: &str,
+    issuer: &IssuerParams,
+    audiences: &[String],
+    jwks: &JwksCache,
+) -> Result<VerifiedClaims, VerifyError> {
+    let (algorithm, key) = signing_key(jwt, issuer, jwks).await?;
     let mut validation = Validation::new(algorithm);
     validation.set_issuer(&[&issuer.issuer]);
     validation.set_audience(audiences);
@@ -258,17 +287,7 @@ pub async fn verify(
     validation.validate_nbf = true;
     validation.validate_exp = true;
     let signed_claims = jsonwebtoken::decode::<Value>(jwt, &key.key, &validation)
-        .map_err(|e| match e.kind() {
-            ErrorKind::InvalidSignature => VerifyError::Signature,
-            ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => VerifyError::Signature,
-            ErrorKind::ExpiredSignature => VerifyError::Expired,
-            ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-            ErrorKind::InvalidIssuer => VerifyError::Issuer,
-            ErrorKind::InvalidAudience => VerifyError::Audience,
-            ErrorKind::MissingRequiredClaim(c) => VerifyError::MissingClaim(c.clone()),
-            ErrorKind::InvalidClaimFormat(c) => VerifyError::ClaimType(c.clone()),
-            _ => VerifyError::Malformed("payload could not be decoded"),
-        })?
+        .map_err(|e| decode_error(&e))?
         .claims;
 
     // Registered claims the library leaves to us: types and lifetime.
@@ -311,6 +330,105 @@ pub async fn verify(
         nbf,
         all: signed_claims,
     })
+}
+
+/// What `vaultctl policy test --jwt` learns of a token without logging in: the checks of
+/// [`verify`] one by one, and the payload. Nothing is spent or stored.
+#[derive(Debug)]
+pub struct Inspection {
+    /// The token's own checks, in order: format, algorithm and signature, then the times and
+    /// `jti` (see [`policies::time_checks`]).
+    pub checks: Vec<policies::Check>,
+    /// The payload, whether or not the signature verified (`None` if it does not decode).
+    pub claims: Option<Value>,
+    /// Whether the issuer's key verified the signature.
+    pub signature_verified: bool,
+}
+
+/// Inspects `jwt` as if for a login to a role of `issuer` (named `issuer_name` in the
+/// document). The payload is decoded even when the signature fails, so that its claims can
+/// still be explained, marked unverified.
+pub async fn inspect(
+    jwt: &str,
+    issuer_name: &str,
+    issuer: &IssuerParams,
+    jwks: &JwksCache,
+) -> Inspection {
+    use policies::Check;
+    let wanted_format = "a compact JWS (three base64url parts, JSON objects, unique names)";
+    let claims = unverified_header(jwt).ok().and_then(|_| payload(jwt));
+    let mut checks = Vec::new();
+    let allowed: Vec<&str> = issuer.algorithms.iter().map(algorithm_label).collect();
+    let wanted_signature = format!(
+        "signed by a key of issuer `{issuer_name}` with {}",
+        allowed.join(" or ")
+    );
+    let signature_verified = match signing_key(jwt, issuer, jwks).await {
+        Ok((algorithm, key)) => {
+            let mut validation = Validation::new(algorithm);
+            validation.validate_exp = false;
+            validation.validate_nbf = false;
+            validation.validate_aud = false;
+            validation.set_required_spec_claims::<&str>(&[]);
+            match jsonwebtoken::decode::<Value>(jwt, &key.key, &validation) {
+                Ok(_) => {
+                    checks.push(Check::pass(
+                        "signature",
+                        wanted_signature,
+                        "a valid signature",
+                    ));
+                    true
+                }
+                Err(e) => {
+                    checks.push(Check::fail(
+                        "signature",
+                        wanted_signature,
+                        decode_error(&e).to_string(),
+                    ));
+                    false
+                }
+            }
+        }
+        Err(
+            e @ (VerifyError::MissingToken | VerifyError::TooLarge | VerifyError::Malformed(_)),
+        ) => {
+            checks.push(Check::fail("format", wanted_format, e.to_string()));
+            false
+        }
+        Err(e) => {
+            checks.push(Check::fail("signature", wanted_signature, e.detail()));
+            false
+        }
+    };
+    if let Some(claims) = &claims {
+        checks.extend(policies::time_checks(
+            claims,
+            now(),
+            LEEWAY_SECS,
+            issuer.max_lifetime_secs,
+        ));
+    }
+    Inspection {
+        checks,
+        claims,
+        signature_verified,
+    }
+}
+
+fn algorithm_label(algorithm: &Algorithm) -> &'static str {
+    ALGORITHMS
+        .iter()
+        .find(|(_, known)| known == algorithm)
+        .map_or("another algorithm", |(label, _)| label)
+}
+
+/// The payload of a JWT whose header already parsed, unverified.
+fn payload(jwt: &str) -> Option<Value> {
+    let part = jwt.split('.').nth(1)?;
+    let bytes = B64URL.decode(part.trim_end_matches('=')).ok()?;
+    serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .filter(Value::is_object)
 }
 
 #[cfg(test)]
