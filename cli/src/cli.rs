@@ -23,9 +23,17 @@ Exit codes:
   1  error (one line on stderr: what failed, why, what to do)
   2  usage error; for `vaultctl status`, also: vaultd is sealed";
 
+/// `--version`: the crate version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("VAULTCTL_GIT_COMMIT"),
+    ")"
+);
+
 /// `vaultctl`: admin commands for vaultd.
 #[derive(Debug, Parser)]
-#[command(name = "vaultctl", version, about = "Admin CLI for vaultd", long_about = LONG_ABOUT)]
+#[command(name = "vaultctl", version = VERSION, about = "Admin CLI for vaultd", long_about = LONG_ABOUT)]
 pub struct Cli {
     /// Flags that apply to every command.
     #[command(flatten)]
@@ -96,6 +104,22 @@ pub enum Command {
     /// Apply, inspect, check and test policy-as-code documents
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print a shell completion script: `source <(vaultctl completions bash)`
+    ///
+    /// bash: add that line to ~/.bashrc; zsh: `vaultctl completions zsh > "${fpath[1]}/_vaultctl"`;
+    /// fish: `vaultctl completions fish > ~/.config/fish/completions/vaultctl.fish`;
+    /// PowerShell: `vaultctl completions powershell | Out-String | Invoke-Expression`.
+    Completions {
+        /// bash, zsh, fish or powershell
+        #[arg(value_enum)]
+        shell: CompletionShell,
+    },
+    /// Write man pages (vaultctl.1 and one per subcommand) into a directory
+    Man {
+        /// Where to write them (created if missing)
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// Mint an ID token from `vaultd dev`'s built-in issuer (dev servers only; needs root)
     DevToken {
         /// Claim to set or override, e.g. --claim ref=refs/heads/dev (repeatable)
@@ -108,6 +132,19 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
     },
+}
+
+/// The shells `vaultctl completions` writes for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompletionShell {
+    /// GNU bash
+    Bash,
+    /// Z shell
+    Zsh,
+    /// fish
+    Fish,
+    /// PowerShell
+    Powershell,
 }
 
 /// Which secrets to fetch, and how to get a token for them.

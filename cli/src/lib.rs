@@ -18,6 +18,7 @@ pub mod cli;
 pub mod client;
 pub mod cmd;
 pub mod config;
+pub mod docs;
 pub mod error;
 pub mod exec;
 pub mod input;
@@ -26,7 +27,7 @@ pub mod mask;
 pub mod output;
 pub mod secret;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 
 use crate::cli::{Cli, Command};
 use crate::client::{Client, ClientConfig};
@@ -40,6 +41,20 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         mut global,
         command,
     } = cli;
+    // Offline commands: no server, no token.
+    match &command {
+        Command::Completions { shell } => {
+            return docs::completions(*shell, &mut io::stdout().lock()).map(|()| Outcome::Done);
+        }
+        Command::Man { dir } => {
+            let mut out = io::stdout().lock();
+            for page in docs::man_pages(dir)? {
+                writeln!(out, "{}", page.display())?;
+            }
+            return Ok(Outcome::Done);
+        }
+        _ => {}
+    }
     let env = config::process_env;
     let addr = config::resolve_addr(global.addr.take(), env)?;
     let token = config::resolve_token(global.token.take(), env);
@@ -89,6 +104,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
             audience,
             ttl,
         } => cmd::policy::dev_token(&mut ctx, claims, audience, ttl),
+        // Answered before the client was set up.
+        Command::Completions { .. } | Command::Man { .. } => Ok(Outcome::Done),
     }?;
     ctx.out.flush()?;
     Ok(outcome)

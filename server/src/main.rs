@@ -10,8 +10,20 @@ use vaultd::config::{
 };
 use vaultd::state::Limits;
 
+/// Man pages from the clap definition (shared with `vaultctl man`).
+#[path = "../../tools/man_pages.rs"]
+mod man_pages;
+
+/// `--version`: the crate version and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("VAULTCTL_GIT_COMMIT"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "vaultd", version, about = "Secrets broker for CI/CD pipelines")]
+#[command(name = "vaultd", version = VERSION, about = "Secrets broker for CI/CD pipelines")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,6 +50,12 @@ enum Command {
     Operator {
         #[command(subcommand)]
         command: OperatorCommand,
+    },
+    /// Write man pages (vaultd.1 and one per subcommand) into a directory.
+    Man {
+        /// Where to write them (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
     },
     /// Run a self-initialising, self-unsealing development server. Not for production.
     Dev {
@@ -140,6 +158,9 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let cli = Cli::parse();
+    if let Command::Man { dir } = &cli.command {
+        return write_man_pages(dir);
+    }
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -160,8 +181,30 @@ fn main() -> ExitCode {
     }
 }
 
+fn write_man_pages(dir: &std::path::Path) -> ExitCode {
+    use clap::CommandFactory;
+    let mut written = Vec::new();
+    let result = std::fs::create_dir_all(dir).and_then(|()| {
+        man_pages::write_pages(Cli::command(), "vaultd", "vaultd", dir, &mut written)
+    });
+    match result {
+        Ok(()) => {
+            for page in written {
+                println!("{}", page.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vaultd: writing man pages to {}: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 async fn run(command: Command) -> Result<(), StartError> {
     match command {
+        // Answered before the runtime started.
+        Command::Man { .. } => Ok(()),
         Command::Operator {
             command:
                 OperatorCommand::Migrate {

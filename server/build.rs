@@ -1,0 +1,3 @@
+//! Build script: the commit for `--version`.
+
+include!("../tools/git_commit.rs");
