@@ -51,6 +51,9 @@ pub struct FileConfig {
     pub storage_statement_timeout: Option<String>,
     /// A file holding the unseal key (hex or base64), read at start to unseal this replica.
     pub unseal_key_file: Option<PathBuf>,
+    /// The URL clients reach vaultd at (`https://vault.example.com:8200`): the default
+    /// identity-token issuer is this plus `/v1/identity/oidc`.
+    pub api_addr: Option<String>,
     #[serde(default)]
     pub limits: FileLimits,
 }
@@ -113,6 +116,8 @@ pub struct ServerConfig {
     pub unseal_key_file: Option<PathBuf>,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub audit_log: Option<PathBuf>,
+    /// Where clients reach vaultd; `None` uses the listen address.
+    pub api_addr: Option<String>,
     pub limits: Limits,
 }
 
@@ -300,6 +305,14 @@ impl ServerConfig {
         let audit_log = env("VAULTD_AUDIT_LOG")
             .map(PathBuf::from)
             .or(file.audit_log);
+        let api_addr = env("VAULTD_API_ADDR").or(file.api_addr);
+        if let Some(addr) = &api_addr
+            && !(addr.starts_with("https://") || addr.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "api_addr must be an http:// or https:// URL, not {addr:?}"
+            )));
+        }
         let defaults = Limits::default();
         let fl = file.limits;
         let limits = Limits {
@@ -341,6 +354,7 @@ impl ServerConfig {
             unseal_key_file,
             tls,
             audit_log,
+            api_addr,
             limits,
         })
     }

@@ -36,6 +36,7 @@ pub mod crypto;
 pub mod dev;
 mod error;
 pub mod http;
+mod identity;
 mod kv;
 mod login;
 mod metrics;
@@ -50,6 +51,9 @@ mod tokens;
 pub use audit::AuditLog;
 pub use authz::{Authorizer, Capability};
 pub use error::ApiError;
+pub use identity::{
+    Identity, IdentityError, IdentityRole, KeyAlgorithm, KeyParams, Minted, NamedKey, RoleParams,
+};
 pub use kv::{Kv, KvError, ReadOutcome};
 pub use login::{LoginDenied, LoginError};
 pub use metrics::Metrics;

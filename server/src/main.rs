@@ -261,6 +261,12 @@ async fn run(command: Command) -> Result<(), StartError> {
                     })?;
             let scheme = if tls.is_some() { "https" } else { "http" };
             let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
+            let _ = app.api_addr.set(
+                config
+                    .api_addr
+                    .clone()
+                    .unwrap_or_else(|| format!("{scheme}://{addr}")),
+            );
             println!("vaultd listening on {scheme}://{addr}");
             tracing::info!(%addr, scheme, sealed = app.store.is_sealed(), "vaultd listening");
             vaultd::spawn_sweeper(app.clone());
@@ -304,6 +310,7 @@ async fn run(command: Command) -> Result<(), StartError> {
                 })?;
             let addr = listener.local_addr().map_err(StartError::LocalAddr)?;
             let token = vaultd::dev::bootstrap(&app, &data_dir, root_token).await?;
+            let _ = app.api_addr.set(format!("http://{addr}"));
             let issuer_url = vaultd::dev::start_issuer(&app, &format!("http://{addr}"))?;
             let policies_dir = policies.or_else(|| {
                 let default = PathBuf::from("policies/examples");

@@ -48,6 +48,7 @@ pub struct App {
     pub store: SealedStore,
     pub kv: Kv,
     pub tokens: TokenStore,
+    pub identity: crate::identity::Identity,
     pub policies: Arc<PolicyStore>,
     pub authz: SharedAuthorizer,
     pub audit: AuditLog,
@@ -55,6 +56,9 @@ pub struct App {
     pub login_limiter: RateLimiter,
     /// Set only by `vaultd dev`, once it knows its address.
     pub dev_issuer: OnceLock<DevIssuer>,
+    /// Where clients reach this vaultd (config `api_addr`, else the listen address), once
+    /// known: the default issuer of identity tokens.
+    pub api_addr: OnceLock<String>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -73,6 +77,7 @@ impl App {
         Self {
             kv: Kv::new(store.clone()),
             tokens: TokenStore::new(store.clone()),
+            identity: crate::identity::Identity::new(store.clone()),
             authz: Arc::new(PolicyAuthorizer(policies.clone())),
             policies,
             store,
@@ -80,6 +85,7 @@ impl App {
             login_limiter: RateLimiter::new(limits.login_rate_per_second, limits.login_burst),
             limits,
             dev_issuer: OnceLock::new(),
+            api_addr: OnceLock::new(),
             metrics,
         }
     }

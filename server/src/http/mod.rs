@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth_jwt;
+pub mod identity;
 pub mod kv;
 pub mod reply;
 pub mod sys;
@@ -323,6 +324,9 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     }
     if let Some(token_path) = path.strip_prefix("auth/token/") {
         return token::handle(app, ctx, &req, token_path).await;
+    }
+    if let Some(identity_path) = path.strip_prefix("identity/oidc/") {
+        return identity::handle(app, ctx, &req, identity_path).await;
     }
     Err(ApiError::UnsupportedPath(format!(
         "no handler for route \"{path}\""

@@ -1,5 +1,5 @@
 //! Response building with Vault's wire rules: `Content-Type: application/json` exactly,
-//! `Cache-Control: no-store` on every response, 204 with no body when there is nothing to say,
+//! `Cache-Control: no-store` on every response (but public OIDC documents), 204 with no body when there is nothing to say,
 //! and the success envelope.
 
 use axum::body::Body;
@@ -44,6 +44,8 @@ pub enum Reply {
     Auth(Value),
     /// A body sent as-is (sys endpoints are not enveloped).
     Raw(StatusCode, Value),
+    /// 200 with a public, briefly cacheable body (OIDC discovery and keys).
+    Public(Value),
     /// 404 carrying a full envelope (a deleted or destroyed KV version).
     GoneEnvelope(Value),
     NoContent,
@@ -69,6 +71,7 @@ impl Reply {
         match self {
             Reply::Data(_) | Reply::Auth(_) => StatusCode::OK,
             Reply::Raw(status, _) => *status,
+            Reply::Public(_) => StatusCode::OK,
             Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
             Reply::NoContent => StatusCode::NO_CONTENT,
             Reply::Text(_) => StatusCode::OK,
@@ -84,6 +87,14 @@ impl Reply {
                 json_response(StatusCode::OK, &envelope(request_id, Value::Null, auth))
             }
             Reply::Raw(status, body) => json_response(status, &body),
+            Reply::Public(body) => {
+                let mut response = json_response(StatusCode::OK, &body);
+                let cache = format!("public, max-age={}", crate::identity::PUBLIC_MAX_AGE);
+                if let Ok(value) = HeaderValue::from_str(&cache) {
+                    response.headers_mut().insert(header::CACHE_CONTROL, value);
+                }
+                response
+            }
             Reply::GoneEnvelope(data) => json_response(
                 StatusCode::NOT_FOUND,
                 &envelope(request_id, data, Value::Null),

@@ -1,6 +1,7 @@
 //! A ring-backed `jsonwebtoken` crypto provider, so JWT verification uses the same crypto
 //! library as everything else (no `rsa` crate, no aws-lc). Verifies the RS*, PS*, ES256/ES384
-//! and EdDSA families; signs ES256 and EdDSA (the dev issuer's needs). HMAC algorithms are
+//! and EdDSA families; signs ES256 and EdDSA (the dev issuer and identity tokens) and RS256 from an operator's
+//! PKCS#8 key (identity tokens). HMAC algorithms are
 //! refused outright: no issuer key may ever be used as an HMAC secret.
 //!
 //! [`install`] must run before any JWT is touched; `main` and the test harness call it.
@@ -93,6 +94,7 @@ fn new_verifier(algorithm: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtV
 enum RingKeyPair {
     Ecdsa(sig::EcdsaKeyPair),
     Ed25519(sig::Ed25519KeyPair),
+    Rsa(sig::RsaKeyPair),
 }
 
 struct RingSigner {
@@ -108,6 +110,17 @@ impl signature::Signer<Vec<u8>> for RingSigner {
                 .map(|s| s.as_ref().to_vec())
                 .map_err(|_| signature::Error::new()),
             RingKeyPair::Ed25519(pair) => Ok(pair.sign(msg).as_ref().to_vec()),
+            RingKeyPair::Rsa(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(
+                    &sig::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    msg,
+                    &mut signature,
+                )
+                .map_err(|_| signature::Error::new())?;
+                Ok(signature)
+            }
         }
     }
 }
@@ -131,6 +144,11 @@ fn new_signer(algorithm: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSig
         Algorithm::EdDSA => RingKeyPair::Ed25519(
             sig::Ed25519KeyPair::from_pkcs8_maybe_unchecked(key.as_bytes())
                 .map_err(|_| Error::from(ErrorKind::InvalidEddsaKey))?,
+        ),
+        // Operator-supplied PKCS#8 keys of identity tokens (ring cannot generate RSA keys).
+        Algorithm::RS256 => RingKeyPair::Rsa(
+            sig::RsaKeyPair::from_pkcs8(key.as_bytes())
+                .map_err(|_| Error::from(ErrorKind::InvalidRsaKey(String::new())))?,
         ),
         _ => return Err(unsupported()),
     };

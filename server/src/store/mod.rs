@@ -37,11 +37,13 @@ pub enum Tree {
     /// The token tree: `parent key || child key` (both HMAC storage keys) for each child token,
     /// so revoking a token finds its descendants with a prefix scan.
     TokenParents,
+    /// Identity-token keys (sealed private keys), roles and issuer config.
+    Identity,
 }
 
 impl Tree {
     /// Every tree, for whole-store copies (`vaultd operator migrate`).
-    pub const ALL: [Tree; 7] = [
+    pub const ALL: [Tree; 8] = [
         Tree::Sys,
         Tree::Kv,
         Tree::Tokens,
@@ -49,6 +51,7 @@ impl Tree {
         Tree::Config,
         Tree::Jti,
         Tree::TokenParents,
+        Tree::Identity,
     ];
 
     pub fn tag(self) -> u8 {
@@ -60,6 +63,7 @@ impl Tree {
             Tree::Config => b'c',
             Tree::Jti => b'j',
             Tree::TokenParents => b'p',
+            Tree::Identity => b'i',
         }
     }
 
@@ -72,6 +76,7 @@ impl Tree {
             Tree::Config => "config",
             Tree::Jti => "jti",
             Tree::TokenParents => "token_parents",
+            Tree::Identity => "identity",
         }
     }
 }

@@ -1,0 +1,353 @@
+//! Identity tokens: vaultd as an OIDC provider. Minted tokens verify with a standard JWT
+//! library that knows only vaultd's discovery URL (what a cloud provider does), carry the
+//! login's templated claims, survive a key rotation until `verification_ttl`, and bad input
+//! changes nothing.
+
+#![allow(clippy::unwrap_used)] // tests: a panic is a failed test
+
+use std::process::Command;
+
+use e2e::Server;
+use e2e::issuer::TestIssuer;
+use jsonwebtoken::{DecodingKey, Validation, jwk::JwkSet};
+use serde_json::{Value, json};
+
+/// Verifies `token` the way a relying party does: discovery → `jwks_uri` → the key with the
+/// token's `kid` → signature, `iss`, `aud`, `exp`.
+fn verify_like_a_cloud(discovery_url: &str, token: &str, audience: &str) -> Result<Value, String> {
+    vaultd::oidc::jwt_crypto::install();
+    let discovery: Value = ureq::get(discovery_url)
+        .call()
+        .map_err(|e| e.to_string())?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())?;
+    let jwks: JwkSet = ureq::get(discovery["jwks_uri"].as_str().unwrap())
+        .call()
+        .map_err(|e| e.to_string())?
+        .body_mut()
+        .read_json()
+        .map_err(|e| e.to_string())?;
+    let header = jsonwebtoken::decode_header(token).map_err(|e| e.to_string())?;
+    let jwk = jwks
+        .find(header.kid.as_deref().unwrap_or_default())
+        .ok_or("no published key has the token's kid")?;
+    let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+    let mut validation = Validation::new(header.alg);
+    validation.set_issuer(&[discovery["issuer"].as_str().unwrap()]);
+    validation.set_audience(&[audience]);
+    jsonwebtoken::decode::<Value>(token, &key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| e.to_string())
+}
+
+fn discovery_url(server: &Server) -> String {
+    server.url("identity/oidc/.well-known/openid-configuration")
+}
+
+fn write(server: &Server, path: &str, body: Value) -> e2e::Resp {
+    server.put(path, Some(server.root()), &body.to_string())
+}
+
+fn mint(server: &Server, token: &str, role: &str) -> e2e::Resp {
+    server.get(&format!("identity/oidc/token/{role}"), Some(token))
+}
+
+#[test]
+fn hvac_drives_the_identity_engine() {
+    let server = Server::dev();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/hvac_identity.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .env("VAULT_ADDR", &server.addr)
+        .env("VAULT_TOKEN", server.root())
+        .output()
+        .expect("python3 with hvac is needed for this test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "hvac failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("all checks passed"), "{stdout}");
+    let claims: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(claims["aud"], json!("sts.amazonaws.com"));
+    assert_eq!(claims["team"], json!("platform"));
+    assert!(
+        claims["sub"].as_str().unwrap().starts_with("token:"),
+        "{claims}"
+    );
+}
+
+#[test]
+fn a_pipeline_token_gets_templated_claims_that_verify_from_discovery() {
+    let issuer = TestIssuer::start();
+    let server = Server::dev();
+    server.apply_policy(&format!(
+        r#"
+[issuers.github]
+issuer = "{}"
+
+[roles.deploy]
+issuer = "github"
+audiences = ["https://vault.example.com"]
+claims = {{ repository_id = "74", ref = "refs/heads/main" }}
+policies = ["cloud"]
+ttl = "10m"
+
+[policies.cloud]
+rules = [{{ path = "identity/oidc/token/aws-deploy", capabilities = ["read"] }}]
+"#,
+        issuer.url
+    ));
+    assert_eq!(
+        write(
+            &server,
+            "identity/oidc/key/ci",
+            json!({"allowed_client_ids": ["sts.amazonaws.com"]})
+        )
+        .status,
+        204
+    );
+    let template = json!({
+        "repository": "{{claims.repository}}",
+        "environment": "{{claims.environment}}",
+        "deploy": "{{claims.repository}}@{{claims.ref}}",
+        "vaultctl_role": "{{role}}",
+        "missing": "{{claims.no_such_claim}}",
+    });
+    let role = write(
+        &server,
+        "identity/oidc/role/aws-deploy",
+        json!({"key": "ci", "client_id": "sts.amazonaws.com", "ttl": "1h", "template": template.to_string()}),
+    );
+    assert_eq!(role.status, 204, "{:?}", role.body);
+
+    let jwt = issuer.sign(
+        "rsa1",
+        &issuer.github_claims("https://vault.example.com", "acme/api", "74"),
+    );
+    let login = server.put(
+        "auth/jwt/login",
+        None,
+        &json!({"role": "deploy", "jwt": jwt}).to_string(),
+    );
+    assert_eq!(login.status, 200, "{:?}", login.body);
+    let token = login.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let minted = mint(&server, &token, "aws-deploy");
+    assert_eq!(minted.status, 200, "{:?}", minted.body);
+    let id_token = minted.body["data"]["token"].as_str().unwrap();
+    // The role asked for 1h, the vaultd token lives 10m: the identity token does not outlive it.
+    let ttl = minted.body["data"]["ttl"].as_u64().unwrap();
+    assert!((590..=600).contains(&ttl), "{ttl}");
+    let claims = verify_like_a_cloud(&discovery_url(&server), id_token, "sts.amazonaws.com")
+        .expect("verifies from discovery alone");
+    assert_eq!(
+        claims["iss"],
+        json!(format!("{}/v1/identity/oidc", server.addr))
+    );
+    assert_eq!(
+        claims["sub"],
+        json!("github:repo:acme/api:ref:refs/heads/main")
+    );
+    assert_eq!(claims["repository"], json!("acme/api"));
+    assert_eq!(claims["environment"], json!("production"));
+    assert_eq!(claims["deploy"], json!("acme/api@refs/heads/main"));
+    assert_eq!(claims["vaultctl_role"], json!("deploy"));
+    assert!(claims.get("missing").is_none(), "{claims}");
+    assert!(claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap() <= 600);
+    assert!(
+        verify_like_a_cloud(&discovery_url(&server), id_token, "someone-else").is_err(),
+        "another audience is refused"
+    );
+
+    // The policy decides who may mint: no rule, no token; and the role's path only.
+    assert_eq!(mint(&server, &token, "other").status, 403);
+    let child = server.put(
+        "auth/token/create",
+        Some(server.root()),
+        &json!({"policies": ["default"]}).to_string(),
+    );
+    let plain = child.body["auth"]["client_token"].as_str().unwrap();
+    assert_eq!(mint(&server, plain, "aws-deploy").status, 403);
+}
+
+#[test]
+fn rotation_keeps_old_tokens_verifiable_until_verification_ttl() {
+    let server = Server::dev();
+    write(
+        &server,
+        "identity/oidc/key/ci",
+        json!({"algorithm": "EdDSA", "allowed_client_ids": ["*"], "verification_ttl": "3s"}),
+    );
+    write(
+        &server,
+        "identity/oidc/role/r",
+        json!({"key": "ci", "client_id": "aud-1"}),
+    );
+    let before = mint(&server, server.root(), "r");
+    let old = before.body["data"]["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        write(&server, "identity/oidc/key/ci/rotate", json!({})).status,
+        204
+    );
+    let after = mint(&server, server.root(), "r");
+    let new = after.body["data"]["token"].as_str().unwrap().to_owned();
+    let kid = |t: &str| jsonwebtoken::decode_header(t).unwrap().kid.unwrap();
+    assert_ne!(kid(&old), kid(&new), "new tokens use the new key");
+    verify_like_a_cloud(&discovery_url(&server), &old, "aud-1")
+        .expect("a token minted before the rotation still verifies");
+    verify_like_a_cloud(&discovery_url(&server), &new, "aud-1").expect("new token verifies");
+    std::thread::sleep(std::time::Duration::from_millis(3200));
+    let err = verify_like_a_cloud(&discovery_url(&server), &old, "aud-1")
+        .expect_err("after verification_ttl the old key is withdrawn");
+    assert!(err.contains("kid"), "{err}");
+    verify_like_a_cloud(&discovery_url(&server), &new, "aud-1").expect("new token still verifies");
+
+    // Public documents: no token needed, briefly cacheable.
+    let keys = e2e::raw_call(
+        &server.url("identity/oidc/.well-known/keys"),
+        "GET",
+        None,
+        None,
+    );
+    assert_eq!(keys.status, 200);
+    assert_eq!(keys.body["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(keys.cache_control.as_deref(), Some("public, max-age=60"));
+}
+
+#[test]
+fn rs256_keys_come_from_an_operator_pkcs8_file() {
+    let server = Server::dev();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/rsa1.pem");
+    let key_file = dir.path().join("identity.pem");
+    std::fs::copy(pem, &key_file).unwrap();
+    let no_file = write(
+        &server,
+        "identity/oidc/key/rsa",
+        json!({"algorithm": "RS256"}),
+    );
+    assert_eq!(no_file.status, 400);
+    assert!(
+        no_file.body.to_string().contains("key_file"),
+        "{:?}",
+        no_file.body
+    );
+    let created = write(
+        &server,
+        "identity/oidc/key/rsa",
+        json!({"algorithm": "RS256", "key_file": key_file, "allowed_client_ids": ["azure"]}),
+    );
+    assert_eq!(created.status, 204, "{:?}", created.body);
+    write(
+        &server,
+        "identity/oidc/role/az",
+        json!({"key": "rsa", "client_id": "azure", "ttl": 300}),
+    );
+    let minted = mint(&server, server.root(), "az");
+    let token = minted.body["data"]["token"].as_str().unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(token).unwrap().alg,
+        jsonwebtoken::Algorithm::RS256
+    );
+    verify_like_a_cloud(&discovery_url(&server), token, "azure").expect("RS256 verifies");
+    // Rotating without a new key in the file is refused: it would not change the key.
+    let same = write(&server, "identity/oidc/key/rsa/rotate", json!({}));
+    assert_eq!(same.status, 400);
+    assert!(
+        same.body.to_string().contains("already in use"),
+        "{:?}",
+        same.body
+    );
+    // The private key is never returned.
+    let read = server.get("identity/oidc/key/rsa", Some(server.root()));
+    let text = read.body.to_string();
+    assert!(!text.contains("MII") && !text.contains("private"), "{text}");
+}
+
+#[test]
+fn bad_input_is_refused_and_changes_nothing() {
+    let server = Server::dev();
+    let refuse = |path: &str, body: Value, needle: &str| {
+        let out = write(&server, path, body.clone());
+        assert_eq!(out.status, 400, "{path} {body}: {:?}", out.body);
+        assert!(
+            out.body.to_string().contains(needle),
+            "{path}: {:?} lacks {needle:?}",
+            out.body
+        );
+    };
+    refuse(
+        "identity/oidc/key/k",
+        json!({"algorithm": "HS256"}),
+        "not supported",
+    );
+    refuse(
+        "identity/oidc/key/k",
+        json!({"rotation_period": "soon"}),
+        "rotation_period",
+    );
+    refuse(
+        "identity/oidc/role/r",
+        json!({"key": "nope"}),
+        "does not exist",
+    );
+    write(
+        &server,
+        "identity/oidc/key/k",
+        json!({"allowed_client_ids": ["a"]}),
+    );
+    refuse(
+        "identity/oidc/role/r",
+        json!({"key": "k", "client_id": "b"}),
+        "does not allow",
+    );
+    for claim in ["aud", "sub", "iss", "exp", "iat", "nbf", "jti"] {
+        refuse(
+            "identity/oidc/role/r",
+            json!({"key": "k", "client_id": "a", "template": json!({claim: "x"}).to_string()}),
+            claim,
+        );
+    }
+    refuse(
+        "identity/oidc/role/r",
+        json!({"key": "k", "client_id": "a", "template": "{\"x\": \"{{identity.entity.id}}\"}"}),
+        "placeholder",
+    );
+    refuse(
+        "identity/oidc/role/r",
+        json!({"key": "k", "client_id": "a", "ttl": "48h"}),
+        "ttl",
+    );
+    refuse(
+        "identity/oidc/config",
+        json!({"issuer": "ftp://x"}),
+        "issuer",
+    );
+    let unknown = write(&server, "identity/oidc/role/r", json!({"colour": "blue"}));
+    assert_eq!(unknown.status, 400);
+    // None of it created the role.
+    assert_eq!(
+        server
+            .get("identity/oidc/role/r", Some(server.root()))
+            .status,
+        404
+    );
+    assert_eq!(mint(&server, server.root(), "r").status, 404);
+    // A key in use cannot be deleted.
+    write(
+        &server,
+        "identity/oidc/role/r",
+        json!({"key": "k", "client_id": "a"}),
+    );
+    let delete = server.call("DELETE", "identity/oidc/key/k", Some(server.root()), None);
+    assert_eq!(delete.status, 400, "{:?}", delete.body);
+    assert!(
+        delete
+            .body
+            .to_string()
+            .contains("referenced by these roles: r")
+    );
+}
