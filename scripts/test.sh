@@ -2,17 +2,19 @@
 # Runs the whole test suite: unit, property and end-to-end tests against real vaultd and
 # vaultctl processes on loopback — once on the embedded sled store, then the end-to-end suite
 # again with every `vaultd dev` on a PostgreSQL database (a throwaway cluster this script
-# starts). The replica tests start clusters of their own. Installs the Python Vault client
-# (hvac) the compatibility test drives, if it is missing; PostgreSQL itself comes from
+# starts). The replica tests start clusters of their own. Installs the Python clients the
+# compatibility tests drive (hvac; boto3 for the AWS web-identity test), if missing; PostgreSQL itself comes from
 # Debian's `postgresql` package (`.ci/run` installs it). Ends with one summary line:
 # "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -c 'import hvac' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check hvac 2>/dev/null \
-    || python3 -m pip install --quiet --disable-pip-version-check --user hvac
-fi
+for module in hvac boto3; do
+  if ! python3 -c "import $module" 2>/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check "$module" 2>/dev/null \
+      || python3 -m pip install --quiet --disable-pip-version-check --user "$module"
+  fi
+done
 
 cargo build --workspace --bins --locked
 log="$(mktemp)"

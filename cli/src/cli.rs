@@ -96,7 +96,7 @@ pub enum Command {
     /// removed), masks every secret value and its encodings in the command's stdout and
     /// stderr, forwards signals, revokes the token it obtained, and exits with the command's
     /// exit code (128+N if it died of signal N).
-    Exec(ExecArgs),
+    Exec(Box<ExecArgs>),
     /// Print the chosen secrets as dotenv, json or shell lines, or append them to $GITHUB_ENV
     Env(SecretArgs),
     /// Copy stdin to stdout, masking the chosen secrets and their encodings
@@ -176,6 +176,39 @@ pub struct ExecArgs {
     /// Where the credential and the secrets come from.
     #[command(flatten)]
     pub secrets: SecretArgs,
+    /// Mint a dynamic credential for the command (repeatable); database/creds/ROLE sets
+    /// PGUSER and PGPASSWORD. Revoked when the command ends.
+    #[arg(long = "credential", value_name = "PATH")]
+    pub credentials: Vec<String>,
+    /// Mint an identity token of this vaultd role into a 0600 file removed when the command
+    /// ends; VAULTCTL_IDENTITY_TOKEN_FILE names it
+    #[arg(long, value_name = "ROLE")]
+    pub identity_token: Option<String>,
+    /// AWS: the role to assume with the identity token (sets AWS_WEB_IDENTITY_TOKEN_FILE,
+    /// AWS_ROLE_ARN, AWS_ROLE_SESSION_NAME)
+    #[arg(long, value_name = "ARN", requires = "identity_token")]
+    pub aws_role_arn: Option<String>,
+    /// AWS: the session name [default: vaultctl-<CI run or job id>]
+    #[arg(long, value_name = "NAME", requires = "aws_role_arn")]
+    pub aws_role_session_name: Option<String>,
+    /// GCP: the workload identity provider's audience
+    /// (//iam.googleapis.com/projects/…/providers/…); writes an external_account file named by
+    /// GOOGLE_APPLICATION_CREDENTIALS
+    #[arg(long, value_name = "AUDIENCE", requires = "identity_token")]
+    pub gcp_audience: Option<String>,
+    /// GCP: a service account to impersonate with the federated token
+    #[arg(long, value_name = "EMAIL", requires = "gcp_audience")]
+    pub gcp_service_account: Option<String>,
+    /// GCP: the STS token URL [default: https://sts.googleapis.com/v1/token]
+    #[arg(long, value_name = "URL", requires = "gcp_audience")]
+    pub gcp_token_url: Option<String>,
+    /// Azure: the application (client) id of the federated credential (sets
+    /// AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID)
+    #[arg(long, value_name = "ID", requires = "identity_token")]
+    pub azure_client_id: Option<String>,
+    /// Azure: the tenant id (sets AZURE_TENANT_ID)
+    #[arg(long, value_name = "ID", requires = "azure_client_id")]
+    pub azure_tenant_id: Option<String>,
     /// Do not mask the command's output (it still gets the secrets)
     #[arg(long)]
     pub no_mask: bool,

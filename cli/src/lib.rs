@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Operator(command) => cmd::operator::run(&mut ctx, command),
         Command::Kv(command) => cmd::kv::run(&mut ctx, command),
         Command::Token(command) => cmd::token::run(&mut ctx, command),
-        Command::Exec(args) => exec::exec(&mut ctx, args),
+        Command::Exec(args) => exec::exec(&mut ctx, *args),
         Command::Env(args) => exec::env(&mut ctx, args, global.format),
         Command::Mask(args) => exec::mask(&mut ctx, args),
         Command::Policy(command) => cmd::policy::run(&mut ctx, command),

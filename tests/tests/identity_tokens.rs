@@ -351,3 +351,207 @@ fn bad_input_is_refused_and_changes_nothing() {
             .contains("referenced by these roles: r")
     );
 }
+
+/// A local stand-in for AWS STS: answers `AssumeRoleWithWebIdentity` only for a token that
+/// verifies against vaultd's discovery document, for the expected audience and role.
+struct StsStandIn {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl StsStandIn {
+    fn start(discovery: String, role_arn: &'static str) -> StsStandIn {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let form: std::collections::BTreeMap<String, String> =
+                    String::from_utf8_lossy(&body)
+                        .split('&')
+                        .filter_map(|pair| pair.split_once('='))
+                        .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+                        .collect();
+                let verdict = match form.get("Action").map(String::as_str) {
+                    Some("AssumeRoleWithWebIdentity")
+                        if form.get("RoleArn").map(String::as_str) == Some(role_arn) =>
+                    {
+                        verify_like_a_cloud(
+                            &discovery,
+                            form.get("WebIdentityToken").map_or("", String::as_str),
+                            "sts.amazonaws.com",
+                        )
+                    }
+                    other => Err(format!(
+                        "unexpected request {other:?} {:?}",
+                        form.get("RoleArn")
+                    )),
+                };
+                let (status, xml) = match verdict {
+                    Ok(claims) => {
+                        record.lock().unwrap().push(
+                            json!({"claims": claims, "session": form.get("RoleSessionName")}),
+                        );
+                        (
+                            "200 OK",
+                            format!(
+                                "<AssumeRoleWithWebIdentityResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><AssumeRoleWithWebIdentityResult>\
+                             <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>sts.amazonaws.com</Audience>\
+                             <AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/deploy/s</Arn><AssumedRoleId>AROAEXAMPLE:s</AssumedRoleId></AssumedRoleUser>\
+                             <Credentials><AccessKeyId>ASIAVAULTCTLTEST</AccessKeyId><SecretAccessKey>stand-in-secret</SecretAccessKey>\
+                             <SessionToken>stand-in-session</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>\
+                             <Provider>vaultd</Provider></AssumeRoleWithWebIdentityResult><ResponseMetadata><RequestId>1</RequestId></ResponseMetadata>\
+                             </AssumeRoleWithWebIdentityResponse>",
+                                record.lock().unwrap().len()
+                            ),
+                        )
+                    }
+                    Err(why) => (
+                        "400 Bad Request",
+                        format!(
+                            "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidIdentityToken</Code><Message>{why}</Message></Error><RequestId>1</RequestId></ErrorResponse>"
+                        ),
+                    ),
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{xml}",
+                    xml.len()
+                );
+            }
+        });
+        StsStandIn { url, seen }
+    }
+}
+
+#[test]
+fn boto3_assumes_an_aws_role_with_the_identity_token_exec_minted() {
+    let server = Server::dev();
+    write(
+        &server,
+        "identity/oidc/key/aws",
+        json!({"allowed_client_ids": ["sts.amazonaws.com"]}),
+    );
+    write(
+        &server,
+        "identity/oidc/role/aws-deploy",
+        json!({"key": "aws", "client_id": "sts.amazonaws.com", "ttl": "15m",
+               "template": json!({"pipeline": "{{claims.repository}}"}).to_string()}),
+    );
+    const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/deploy";
+    let sts = StsStandIn::start(discovery_url(&server), ROLE_ARN);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/boto3_web_identity.py");
+    let out = Command::new(e2e::binary("vaultctl"))
+        .args([
+            "exec",
+            "--identity-token",
+            "aws-deploy",
+            "--aws-role-arn",
+            ROLE_ARN,
+            "--",
+            "python3",
+            script,
+        ])
+        .env("VAULTCTL_ADDR", &server.addr)
+        .env("VAULTCTL_TOKEN", server.root())
+        .env("AWS_ENDPOINT_URL_STS", &sts.url)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("GITHUB_RUN_ID", "4242")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("access key: ASIAVAULTCTLTEST"), "{stdout}");
+    // The token itself is masked in the command's output.
+    let token_line = stdout.lines().find(|l| l.starts_with("token:")).unwrap();
+    assert!(!token_line.contains("eyJ"), "{token_line}");
+    // The token file is gone once exec is done.
+    let file = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("token file: "))
+        .unwrap();
+    assert!(!std::path::Path::new(file).exists(), "{file} left behind");
+    // STS saw one verified token naming the role's claims and the CI run.
+    let seen = sts.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["session"], json!("vaultctl-4242"));
+    assert_eq!(seen[0]["claims"]["aud"], json!("sts.amazonaws.com"));
+}
+
+#[test]
+fn exec_refuses_an_identity_role_it_may_not_use_and_leaves_no_file() {
+    let server = Server::dev();
+    let dir = tempfile::tempdir().unwrap();
+    let child = server.put(
+        "auth/token/create",
+        Some(server.root()),
+        &json!({"policies": ["default"]}).to_string(),
+    );
+    let plain = child.body["auth"]["client_token"].as_str().unwrap();
+    let out = Command::new(e2e::binary("vaultctl"))
+        .args(["exec", "--identity-token", "nope", "--", "true"])
+        .env("VAULTCTL_ADDR", &server.addr)
+        .env("VAULTCTL_TOKEN", plain)
+        .env("TMPDIR", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("permission denied"),
+        "{out:?}"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Presets need the token they point at: a usage error.
+    let out = Command::new(e2e::binary("vaultctl"))
+        .args(["exec", "--aws-role-arn", "arn:x", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

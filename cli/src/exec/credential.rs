@@ -38,6 +38,9 @@ pub struct Credential {
     pub sensitive: Vec<Secret>,
     /// For a login: role, accessor and TTL, shown so the job log says who it ran as.
     pub login_summary: Option<String>,
+    /// Leases of dynamic credentials minted with this token. Revoking a token vaultctl
+    /// obtained revokes them too (vaultd does); otherwise they are revoked one by one.
+    pub leases: Vec<String>,
     /// Whether revocation was already attempted.
     revoked: bool,
 }
@@ -209,6 +212,7 @@ pub fn obtain(
             obtained: false,
             sensitive: vec![Secret::new(token.expose().to_owned())],
             login_summary: None,
+            leases: Vec::new(),
             revoked: false,
         });
     }
@@ -269,18 +273,31 @@ pub fn obtain(
         obtained: true,
         sensitive,
         login_summary,
+        leases: Vec::new(),
         revoked: false,
     })
 }
 
 impl Credential {
-    /// Revokes a token vaultctl obtained itself (once). Failures are reported, not fatal: the
-    /// token expires on its own.
+    /// Revokes a token vaultctl obtained itself (once), which revokes its leases; for a token
+    /// it was given, revokes only the leases it minted. Failures are reported, not fatal: the
+    /// token and the leases expire on their own.
     pub fn revoke(&mut self) -> Result<(), Error> {
-        if !self.obtained || self.revoked {
+        if self.revoked {
             return Ok(());
         }
         self.revoked = true;
+        if !self.obtained {
+            let failures = super::dynamic::revoke(&self.client, &self.leases);
+            return match failures.is_empty() {
+                true => Ok(()),
+                false => Err(Error::failed(
+                    "revoking the credentials minted for the command",
+                    failures.join("; "),
+                    "revoke them with vault lease revoke, or let them expire",
+                )),
+            };
+        }
         self.client
             .post_empty("auth/token/revoke-self", Auth::Required)
             .doing("revoking the token vaultctl obtained")

@@ -3,7 +3,9 @@
 //! ([`crate::mask`]).
 
 pub mod credential;
+pub mod dynamic;
 pub mod env_names;
+pub mod identity_token;
 pub mod run;
 pub mod secrets;
 pub mod signals;
@@ -19,15 +21,57 @@ use crate::mask::{MaskSet, StreamMasker};
 use crate::output::FormatArg;
 use crate::secret::Secret;
 use credential::{Credential, LoginOptions};
+use identity_token::IdentityToken;
 use secrets::Injected;
 
-/// Token, secrets and everything that must be masked, fetched before anything runs.
+/// Token, secrets and everything that must be masked, fetched before anything runs. Fields
+/// drop in order: the identity token's files go, then the credential revokes its token (and
+/// with it the leases).
 struct Fetched {
+    identity: Option<IdentityToken>,
     credential: Credential,
     injected: Vec<Injected>,
+    /// Values of minted credentials, to mask (also those only an env file half uses).
+    minted: Vec<Secret>,
 }
 
-fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
+/// What only `exec` may ask for: credentials minted for the run.
+#[derive(Default)]
+struct Minting {
+    credentials: Vec<String>,
+    identity: Option<identity_token::Request>,
+}
+
+impl Minting {
+    fn of(args: &ExecArgs) -> Self {
+        Minting {
+            credentials: args.credentials.clone(),
+            identity: args
+                .identity_token
+                .clone()
+                .map(|role| identity_token::Request {
+                    role,
+                    aws_role_arn: args.aws_role_arn.clone(),
+                    aws_role_session_name: args.aws_role_session_name.clone(),
+                    gcp_audience: args.gcp_audience.clone(),
+                    gcp_service_account: args.gcp_service_account.clone(),
+                    gcp_token_url: args.gcp_token_url.clone(),
+                    azure_client_id: args.azure_client_id.clone(),
+                    azure_tenant_id: args.azure_tenant_id.clone(),
+                }),
+        }
+    }
+
+    fn any(&self) -> bool {
+        !self.credentials.is_empty() || self.identity.is_some()
+    }
+}
+
+fn fetch(
+    ctx: &mut Ctx<'_>,
+    args: &SecretArgs,
+    minting: Option<&Minting>,
+) -> Result<Fetched, Error> {
     let mappings = match &args.env_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -41,10 +85,10 @@ fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
         }
         None => Vec::new(),
     };
-    if args.secrets.is_empty() && mappings.is_empty() {
+    if args.secrets.is_empty() && mappings.is_empty() && !minting.is_some_and(Minting::any) {
         return Err(Error::failed(
             "choosing secrets",
-            "no --secret and no --env-file given",
+            "no --secret, --env-file, --credential or --identity-token given",
             "add --secret secret/prod/api or --env-file FILE",
         ));
     }
@@ -58,11 +102,48 @@ fn fetch(ctx: &mut Ctx<'_>, args: &SecretArgs) -> Result<Fetched, Error> {
         writeln!(ctx.err, "vaultctl: {summary}")?;
     }
     let only = (!args.only.is_empty()).then_some(args.only.as_slice());
-    // On an error the credential is dropped here, which revokes it.
-    let injected = secrets::resolve(&credential.client, &args.secrets, &mappings, only)?;
+    // On an error the credential is dropped here, which revokes it (and its leases).
+    let mut leases = dynamic::Leases::default();
+    let mut credential = credential;
+    let resolved = secrets::resolve(
+        &credential.client,
+        &args.secrets,
+        &mappings,
+        only,
+        minting.is_some().then_some(&mut leases),
+        minting.map_or(&[][..], |m| m.credentials.as_slice()),
+    );
+    credential.leases = leases.ids();
+    let mut injected = resolved?;
+    let minted: Vec<Secret> = leases
+        .values()
+        .map(|s| Secret::new(s.expose().to_owned()))
+        .collect();
+    let identity = match minting.and_then(|m| m.identity.as_ref()) {
+        Some(request) => {
+            let token = identity_token::obtain(&credential.client, request, process_env)?;
+            for (name, value) in &token.variables {
+                if injected.iter().any(|i| &i.name == name) {
+                    return Err(Error::failed(
+                        "setting the identity token's variables",
+                        format!("{name} is also set by a secret"),
+                        "drop it from the secrets, or narrow with --only",
+                    ));
+                }
+                injected.push(Injected {
+                    name: name.clone(),
+                    value: Secret::new(value.expose().to_owned()),
+                });
+            }
+            Some(token)
+        }
+        None => None,
+    };
     Ok(Fetched {
+        identity,
         credential,
         injected,
+        minted,
     })
 }
 
@@ -78,6 +159,8 @@ fn masks(ctx: &mut Ctx<'_>, fetched: &Fetched) -> Result<Arc<MaskSet>, Error> {
                 .credential
                 .sensitive
                 .iter()
+                .chain(&fetched.minted)
+                .chain(fetched.identity.as_ref().map(|t| &t.token))
                 .map(|s| s.expose().as_bytes()),
         )
         .collect();
@@ -109,7 +192,7 @@ pub fn exec(ctx: &mut Ctx<'_>, args: ExecArgs) -> Result<Outcome, Error> {
     // Caught from here on, so that a SIGINT or SIGTERM during login or fetch does not kill
     // vaultctl with the token alive: it is noticed below, before the command would start.
     let mut signals = run::Signals::install()?;
-    let mut fetched = fetch(ctx, &args.secrets)?;
+    let mut fetched = fetch(ctx, &args.secrets, Some(&Minting::of(&args)))?;
     if let Some(signal) = signals.arrived() {
         if let Err(e) = fetched.credential.revoke() {
             let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
@@ -178,7 +261,7 @@ pub fn env(
     args: SecretArgs,
     format: Option<FormatArg>,
 ) -> Result<Outcome, Error> {
-    let mut fetched = fetch(ctx, &args)?;
+    let mut fetched = fetch(ctx, &args, None)?;
     let result = print_env(ctx, &fetched.injected, format.unwrap_or(FormatArg::Dotenv));
     if let Err(e) = fetched.credential.revoke() {
         let _ = writeln!(ctx.err, "vaultctl: warning: {e}");
@@ -298,7 +381,7 @@ fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
 
 /// `vaultctl mask`: stdin → stdout with the chosen secrets masked.
 pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
-    let fetched = fetch(ctx, &args)?;
+    let fetched = fetch(ctx, &args, None)?;
     let masks = masks(ctx, &fetched)?;
     // Dropping the credential revokes it: the filter needs no token.
     drop(fetched);

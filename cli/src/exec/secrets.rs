@@ -24,8 +24,11 @@ pub struct Injected {
 pub struct Mapping {
     /// The environment variable to set.
     pub name: String,
-    /// The KV secret it comes from (`secret/prod/api`).
+    /// The KV secret it comes from (`prod/api`), or a dynamic credential's path
+    /// (`database/creds/deploy`).
     pub path: String,
+    /// Whether `path` is a dynamic credential ([`super::dynamic`]).
+    pub dynamic: bool,
     /// The field of that secret.
     pub key: String,
 }
@@ -37,6 +40,14 @@ pub fn refused_env_name(name: &str) -> Option<&'static str> {
             .contains(&name)
             .then_some("vaultctl's credentials")
     })
+}
+
+fn dynamic_refused(path: &str) -> Error {
+    Error::failed(
+        format!("using {path}"),
+        "a dynamic credential lives only as long as the command vaultctl exec runs",
+        "use vaultctl exec",
+    )
 }
 
 /// Whether `name` is a portable environment variable name.
@@ -75,11 +86,18 @@ pub fn parse_env_file(text: &str, file: &str) -> Result<Vec<Mapping>, Error> {
         if key.is_empty() {
             return Err(bad("the key after '#' is empty"));
         }
-        let path = kv_path::normalize(path).map_err(|why| bad(&why))?;
+        let dynamic = super::dynamic::is_dynamic(path.trim());
+        let path = if dynamic {
+            super::dynamic::normalize(path.trim())
+        } else {
+            kv_path::normalize(path)
+        }
+        .map_err(|why| bad(&why))?;
         out.push(Mapping {
             name: name.to_owned(),
             path,
             key: key.to_owned(),
+            dynamic,
         });
     }
     Ok(out)
@@ -119,12 +137,16 @@ fn read(client: &Client, path: &str) -> Result<serde_json::Map<String, Value>, E
     }
 }
 
-/// Resolves `--secret` paths and env-file mappings into variables, checking everything.
+/// Resolves `--secret` paths, env-file mappings and `--credential` paths into variables,
+/// checking everything. Dynamic credentials are minted through `leases` (one per path); without
+/// it (`vaultctl env`, `mask`) they are refused: they live only as long as an `exec` run.
 pub fn resolve(
     client: &Client,
     secret_paths: &[String],
     mappings: &[Mapping],
     only: Option<&[String]>,
+    mut leases: Option<&mut super::dynamic::Leases>,
+    credential_paths: &[String],
 ) -> Result<Vec<Injected>, Error> {
     let mut out: Vec<Injected> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -180,7 +202,49 @@ pub fn resolve(
             }
         }
     }
-    for mapping in mappings {
+    for raw in credential_paths {
+        let path = super::dynamic::normalize(raw).map_err(|why| {
+            Error::failed(
+                format!("using --credential {raw}"),
+                why,
+                "give a path like database/creds/deploy",
+            )
+        })?;
+        let leases = leases
+            .as_deref_mut()
+            .ok_or_else(|| dynamic_refused(&path))?;
+        let lease = leases.get(client, &path)?;
+        for (name, value) in super::dynamic::variables(&path, lease)? {
+            if wanted(&name) {
+                add(name, value, &path, &mut out)?;
+            }
+        }
+    }
+    for mapping in mappings.iter().filter(|m| m.dynamic) {
+        let leases = leases
+            .as_deref_mut()
+            .ok_or_else(|| dynamic_refused(&mapping.path))?;
+        let lease = leases.get(client, &mapping.path)?;
+        let value = lease.data.get(&mapping.key).ok_or_else(|| {
+            Error::failed(
+                format!("injecting {}", mapping.name),
+                format!("{} has no field {:?}", mapping.path, mapping.key),
+                format!(
+                    "its fields are: {}",
+                    lease.data.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })?;
+        if wanted(&mapping.name) {
+            add(
+                mapping.name.clone(),
+                Secret::new(value.expose().to_owned()),
+                &mapping.path,
+                &mut out,
+            )?;
+        }
+    }
+    for mapping in mappings.iter().filter(|m| !m.dynamic) {
         if !cache.contains_key(&mapping.path) {
             cache.insert(mapping.path.clone(), read(client, &mapping.path)?);
         }
@@ -239,7 +303,8 @@ mod tests {
             Mapping {
                 name: "DB_URL".into(),
                 path: "prod/api".into(),
-                key: "database_url".into()
+                key: "database_url".into(),
+                dynamic: false,
             }
         );
         assert_eq!(parsed[1].path, "prod/x");
