@@ -3,16 +3,18 @@
 # vaultctl processes on loopback — once on the embedded sled store, then the end-to-end suite
 # again with every `vaultd dev` on a PostgreSQL database (a throwaway cluster this script
 # starts). The replica tests start clusters of their own. Installs the Python clients the
-# compatibility tests drive (hvac; boto3 for the AWS web-identity test), if missing; PostgreSQL itself comes from
+# compatibility tests drive (hvac; boto3 and google-auth
+# for the cloud web-identity tests), if missing; PostgreSQL itself comes from
 # Debian's `postgresql` package (`.ci/run` installs it). Ends with one summary line:
 # "tests: N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-for module in hvac boto3; do
+for pair in hvac:hvac boto3:boto3 google.auth:google-auth; do
+  module="${pair%%:*}" package="${pair#*:}"
   if ! python3 -c "import $module" 2>/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check "$module" 2>/dev/null \
-      || python3 -m pip install --quiet --disable-pip-version-check --user "$module"
+    python3 -m pip install --quiet --disable-pip-version-check "$package" 2>/dev/null \
+      || python3 -m pip install --quiet --disable-pip-version-check --user "$package"
   fi
 done
 

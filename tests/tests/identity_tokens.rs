@@ -352,8 +352,9 @@ fn bad_input_is_refused_and_changes_nothing() {
     );
 }
 
-/// A local stand-in for AWS STS: answers `AssumeRoleWithWebIdentity` only for a token that
-/// verifies against vaultd's discovery document, for the expected audience and role.
+/// A local stand-in for AWS STS (`AssumeRoleWithWebIdentity`) and GCP STS (`POST /v1/token`,
+/// a token exchange): answers only for a token that verifies against vaultd's discovery
+/// document, for the expected audience (and, for AWS, role).
 struct StsStandIn {
     url: String,
     seen: std::sync::Arc<std::sync::Mutex<Vec<Value>>>,
@@ -394,6 +395,9 @@ impl StsStandIn {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let gcp = request_line.starts_with("POST /v1/token ");
                 let mut length = 0;
                 loop {
                     let mut line = String::new();
@@ -412,6 +416,46 @@ impl StsStandIn {
                         .filter_map(|pair| pair.split_once('='))
                         .map(|(k, v)| (percent_decode(k), percent_decode(v)))
                         .collect();
+                if gcp {
+                    // GCP's STS: an RFC 8693 token exchange, the subject token from the file.
+                    let verdict = match (
+                        form.get("grant_type").map(String::as_str),
+                        form.get("subject_token_type").map(String::as_str),
+                    ) {
+                        (
+                            Some("urn:ietf:params:oauth:grant-type:token-exchange"),
+                            Some("urn:ietf:params:oauth:token-type:jwt"),
+                        ) => verify_like_a_cloud(
+                            &discovery,
+                            form.get("subject_token").map_or("", String::as_str),
+                            form.get("audience").map_or("", String::as_str),
+                        ),
+                        other => Err(format!("unexpected exchange {other:?}")),
+                    };
+                    let (status, body) = match verdict {
+                        Ok(claims) => {
+                            record
+                                .lock()
+                                .unwrap()
+                                .push(json!({"claims": claims, "audience": form.get("audience")}));
+                            (
+                                "200 OK",
+                                json!({"access_token": "ya29.stand-in", "issued_token_type": "urn:ietf:params:oauth:token-type:access_token", "token_type": "Bearer", "expires_in": 3600}),
+                            )
+                        }
+                        Err(why) => (
+                            "400 Bad Request",
+                            json!({"error": "invalid_grant", "error_description": why}),
+                        ),
+                    };
+                    let body = body.to_string();
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    continue;
+                }
                 let verdict = match form.get("Action").map(String::as_str) {
                     Some("AssumeRoleWithWebIdentity")
                         if form.get("RoleArn").map(String::as_str) == Some(role_arn) =>
@@ -554,4 +598,56 @@ fn exec_refuses_an_identity_role_it_may_not_use_and_leaves_no_file() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn google_auth_exchanges_the_identity_token_through_the_external_account_file() {
+    let server = Server::dev();
+    const AUDIENCE: &str = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/ci/providers/vaultd";
+    write(
+        &server,
+        "identity/oidc/key/gcp",
+        json!({"allowed_client_ids": [AUDIENCE]}),
+    );
+    write(
+        &server,
+        "identity/oidc/role/gcp-deploy",
+        json!({"key": "gcp", "client_id": AUDIENCE, "ttl": "10m"}),
+    );
+    let sts = StsStandIn::start(discovery_url(&server), "unused");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/clients/google_external_account.py"
+    );
+    let token_url = format!("{}/v1/token", sts.url);
+    let out = Command::new(e2e::binary("vaultctl"))
+        .args([
+            "exec",
+            "--identity-token",
+            "gcp-deploy",
+            "--gcp-audience",
+            AUDIENCE,
+            "--gcp-token-url",
+            &token_url,
+            "--",
+            "python3",
+            script,
+        ])
+        .env("VAULTCTL_ADDR", &server.addr)
+        .env("VAULTCTL_TOKEN", server.root())
+        .env_remove("GOOGLE_APPLICATION_CREDENTIALS")
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("access token: ya29.stand-in"), "{stdout}");
+    let file = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("credentials file: "))
+        .unwrap();
+    assert!(!std::path::Path::new(file).exists(), "{file} left behind");
+    let seen = sts.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0]["claims"]["aud"], json!(AUDIENCE));
 }
