@@ -1,6 +1,8 @@
 //! `cargo run --release -p bench`: runs every scenario of PRODUCT.md §8 against real release
 //! binaries on loopback, each beside a baseline measured in the same run on the same machine,
-//! and prints a table plus `target/bench/results.json`.
+//! and prints a table plus `target/bench/results.json`, each figure beside the previous run's
+//! (read from that file before it is overwritten). The HTTP baseline is a bare axum server
+//! (`src/bin/bare-axum.rs`) measured in the same run.
 //!
 //! Flags: `--quick` (shorter runs, smaller scale test), `--skip-scale`, `--only GROUP`
 //! (`http`, `mask`, `exec`, `replicas`, `scale`).
@@ -52,7 +54,10 @@ fn main() {
     if wanted("scale") && !skip_scale {
         rows.push(scenarios::store_scale(quick));
     }
-    print_table(&rows);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
+    let path = dir.join("results.json");
+    let previous = previous_run(&path);
+    print_table(&rows, &previous);
     let machine = scenarios::machine();
     let report = json!({
         "date": scenarios::today(),
@@ -61,16 +66,41 @@ fn main() {
         "results": rows.iter().map(|r| json!({
             "scenario": r.scenario, "figure": r.figure, "baseline": r.baseline, "ratio": r.ratio,
             "target": r.target, "met": r.met, "data": r.json,
+            "previous": previous.get(&r.scenario),
         })).collect::<Vec<_>>(),
     });
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("\n{machine}\nJSON: {}", path.display());
 }
 
-fn print_table(rows: &[Row]) {
+/// The previous run's rows by scenario (from `results.json` before this run overwrites it):
+/// `{date, figure, ratio}`.
+fn previous_run(path: &std::path::Path) -> std::collections::BTreeMap<String, Value> {
+    let Some(report) = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+    else {
+        return Default::default();
+    };
+    let date = report["date"].clone();
+    report["results"]
+        .as_array()
+        .map(|rows| {
+            rows.iter()
+                .filter_map(|r| {
+                    let scenario = r["scenario"].as_str()?.to_owned();
+                    Some((
+                        scenario,
+                        json!({"date": date, "figure": r["figure"], "ratio": r["ratio"]}),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value>) {
     let headers = [
         "scenario",
         "result",
@@ -78,8 +108,9 @@ fn print_table(rows: &[Row]) {
         "ratio",
         "target",
         "met",
+        "previous run (ratio)",
     ];
-    let cells: Vec<[String; 6]> = rows
+    let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|r| {
             [
@@ -93,10 +124,20 @@ fn print_table(rows: &[Row]) {
                     Some(false) => "NO".into(),
                     None => "-".into(),
                 },
+                previous.get(&r.scenario).map_or_else(
+                    || "-".into(),
+                    |p| {
+                        format!(
+                            "{} ({})",
+                            p["figure"].as_str().unwrap_or("?"),
+                            p["ratio"].as_str().unwrap_or("?")
+                        )
+                    },
+                ),
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| {
             cells
                 .iter()
@@ -106,7 +147,7 @@ fn print_table(rows: &[Row]) {
                 .unwrap_or(0)
         })
         .collect();
-    let line = |c: [&str; 6]| {
+    let line = |c: [&str; 7]| {
         let parts: Vec<String> = c
             .iter()
             .enumerate()
@@ -119,6 +160,6 @@ fn print_table(rows: &[Row]) {
     let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     println!("|-{}-|", dashes.join("-|-"));
     for c in &cells {
-        line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5]]);
+        line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]]);
     }
 }
