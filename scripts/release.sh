@@ -69,15 +69,15 @@ pack() {
   local stage_parent="$1" name="$2" archive="$3"
   if tar --version 2>/dev/null | grep -q 'GNU tar'; then
     tar -C "$stage_parent" --sort=name --owner=0 --group=0 --numeric-owner \
-      --mtime="@$SOURCE_DATE_EPOCH" -cf - "$name" | gzip -9 -n >"$archive"
+      --mtime="@$SOURCE_DATE_EPOCH" -cf - "$name" | gzip -n >"$archive"
   elif command -v gtar >/dev/null 2>&1; then
     gtar -C "$stage_parent" --sort=name --owner=0 --group=0 --numeric-owner \
-      --mtime="@$SOURCE_DATE_EPOCH" -cf - "$name" | gzip -9 -n >"$archive"
+      --mtime="@$SOURCE_DATE_EPOCH" -cf - "$name" | gzip -n >"$archive"
   else
     # bsdtar (macOS without GNU tar): owners normalised, order as the file system gives it.
     find "$stage_parent/$name" -exec touch -h -t "$(date -u -r "$SOURCE_DATE_EPOCH" +%Y%m%d%H%M.%S)" {} +
     tar -C "$stage_parent" --uid 0 --gid 0 --uname root --gname root -cf - "$name" \
-      | gzip -9 -n >"$archive"
+      | gzip -n >"$archive"
   fi
 }
 
