@@ -115,7 +115,8 @@ fn kubernetes_workloads_run_vaultd_unprivileged_with_health_probes() {
             assert!(selects, "no {kind} selects the pods of {name}");
         }
 
-        // The unseal key comes from a Secret, copied owner-only into the file the config names.
+        // The unseal key comes from a Secret, copied owner-only into the file
+        // VAULTD_UNSEAL_KEY_FILE names (optional: there is no key before `operator init`).
         let config_map = pod["volumes"]
             .as_array()
             .unwrap()
@@ -127,17 +128,32 @@ fn kubernetes_workloads_run_vaultd_unprivileged_with_health_probes() {
             .find(|(k, d)| k == "ConfigMap" && d["metadata"]["name"] == config_map)
             .unwrap();
         let toml = config["data"]["vaultd.toml"].as_str().unwrap();
-        assert!(
-            toml.contains("unseal_key_file = \"/run/vaultd/unseal-key\""),
+        let unseal_env = vaultd["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == "VAULTD_UNSEAL_KEY_FILE")
+            .unwrap_or_else(|| panic!("{name}: no VAULTD_UNSEAL_KEY_FILE"));
+        assert_eq!(
+            unseal_env["valueFrom"]["secretKeyRef"],
+            json!({"name": "vaultd-unseal", "key": "unseal_key_file", "optional": true}),
             "{name}"
         );
+        let unseal_volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["secret"]["secretName"] == "vaultd-unseal")
+            .unwrap_or_else(|| panic!("{name}: the unseal key secret is not mounted"));
+        assert_eq!(unseal_volume["secret"]["optional"], true, "{name}");
+        let copies_into_run = pod["initContainers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["mountPath"] == "/run/vaultd");
         assert!(
-            pod["volumes"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|v| v["secret"]["secretName"] == "vaultd-unseal"),
-            "{name}"
+            copies_into_run,
+            "{name}: the init container does not write /run/vaultd"
         );
         assert_config_accepted(name, toml);
         match workload["kind"].as_str().unwrap() {
@@ -175,6 +191,7 @@ fn assert_config_accepted(name: &str, toml: &str) {
             .arg(&file)
             .env_remove("VAULTD_STORAGE_URL")
             .env("VAULTD_STORAGE_PASSWORD", "not-used")
+            .env("VAULTD_UNSEAL_KEY_FILE", "/run/vaultd/unseal-key")
             .stdin(std::process::Stdio::null()),
     );
     let stderr = text(&out.stderr);
