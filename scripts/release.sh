@@ -7,6 +7,7 @@
 #   scripts/release.sh archive --target TRIPLE (--bin-dir DIR | --build) [--out DIR]
 #                              [--host-bin-dir DIR]
 #   scripts/release.sh sums DIR
+#   scripts/release.sh version        (prints the workspace version)
 #
 # --build        cargo build --release of vaultd and vaultctl for TRIPLE; Linux targets are
 #                linked statically (crt-static), so one archive runs on any distribution.
@@ -170,5 +171,6 @@ archive() {
 case "${1:-}" in
   archive) shift; archive "$@" ;;
   sums) shift; [ $# -eq 1 ] || die "usage: scripts/release.sh sums DIR"; write_sums "$1" ;;
-  *) die "usage: scripts/release.sh archive --target TRIPLE (--bin-dir DIR | --build) [--out DIR] | sums DIR" ;;
+  version) workspace_version ;;
+  *) die "usage: scripts/release.sh archive --target TRIPLE (--bin-dir DIR | --build) [--out DIR] | sums DIR | version" ;;
 esac
