@@ -21,6 +21,23 @@ struct Step {
     elapsed: Duration,
 }
 
+impl Step {
+    /// stdout and stderr for a failure message: every value the step masked shown as `***`.
+    fn log(&self) -> String {
+        redact(&format!("{}\n{}", self.stdout, self.stderr), &self.stdout)
+    }
+}
+
+/// `text` with every value `stdout` registered as a mask replaced by `***`.
+fn redact(text: &str, stdout: &str) -> String {
+    let mut values = masks(stdout);
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    values
+        .iter()
+        .filter(|v| !v.is_empty())
+        .fold(text.to_owned(), |t, v| t.replace(v.as_str(), "***"))
+}
+
 impl Runner {
     fn new(ci: &Ci, release_url: &str, inputs: &[(&str, &str)]) -> Runner {
         Self::with_cache(ci, release_url, inputs, None)
@@ -164,7 +181,13 @@ fn line_of(stdout: &str, needle: &str) -> usize {
     stdout
         .lines()
         .position(|l| l.contains(needle))
-        .unwrap_or_else(|| panic!("{needle:?} not in the step's output:\n{stdout}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{} not in the step's output:\n{}",
+                redact(needle, stdout),
+                redact(stdout, stdout)
+            )
+        })
 }
 
 fn lookup_status(ci: &Ci, token: &str) -> u16 {
@@ -187,11 +210,7 @@ fn action_installs_logs_in_exports_masks_and_post_revokes() {
         ],
     );
     let main = runner.step("main");
-    assert!(
-        main.success,
-        "main failed:\n{}\n{}",
-        main.stdout, main.stderr
-    );
+    assert!(main.success, "main failed:\n{}", main.log());
     println!(
         "simulated Action main step (cold tool cache: download, verify, unpack, login): {} ms",
         main.elapsed.as_millis()
@@ -278,15 +297,11 @@ fn action_installs_logs_in_exports_masks_and_post_revokes() {
 
     // post revokes it; a second post finds nothing left to do.
     let post = runner.step("post");
-    assert!(
-        post.success,
-        "post failed:\n{}\n{}",
-        post.stdout, post.stderr
-    );
+    assert!(post.success, "post failed:\n{}", post.log());
     assert!(
         post.stdout.contains("revoked the vaultd token"),
         "{}",
-        post.stdout
+        post.log()
     );
     assert_absent(&unmasked_output(&post), &[&token], "the post step's log");
     assert_eq!(
@@ -299,7 +314,7 @@ fn action_installs_logs_in_exports_masks_and_post_revokes() {
     assert!(
         again.stdout.contains("already expired or been revoked"),
         "{}",
-        again.stdout
+        again.log()
     );
 }
 
@@ -326,7 +341,7 @@ fn action_post_revokes_the_token_after_a_failed_main() {
         main.stdout
             .contains("::error::secrets: secret/data/ci/app has no key NO_SUCH_KEY"),
         "{}",
-        main.stdout
+        main.log()
     );
     // Logged in before it failed: the token is live until post runs.
     let token = file_commands(&runner.file("state"))
@@ -341,11 +356,11 @@ fn action_post_revokes_the_token_after_a_failed_main() {
     );
 
     let post = runner.step("post");
-    assert!(post.success, "{}\n{}", post.stdout, post.stderr);
+    assert!(post.success, "{}", post.log());
     assert!(
         post.stdout.contains("revoked the vaultd token"),
         "{}",
-        post.stdout
+        post.log()
     );
     assert_eq!(
         lookup_status(&ci, &token),
@@ -389,7 +404,7 @@ fn action_refused_login_fails_the_step_with_the_servers_reason() {
     assert!(
         main.stdout.lines().any(|l| l.starts_with(&expected)),
         "want {expected:?} in:\n{}",
-        main.stdout
+        main.log()
     );
     assert!(runner.exported("VAULTCTL_TOKEN").is_none());
     assert!(
@@ -401,7 +416,7 @@ fn action_refused_login_fails_the_step_with_the_servers_reason() {
     assert!(
         post.stdout.contains("no vaultd token to revoke"),
         "{}",
-        post.stdout
+        post.log()
     );
 }
 
@@ -426,7 +441,7 @@ fn action_refuses_a_tampered_archive_and_installs_nothing() {
             archive_name()
         )),
         "{}",
-        main.stdout
+        main.log()
     );
     assert!(runner.file("path").is_empty(), "added to PATH");
     assert!(
@@ -446,7 +461,7 @@ fn action_without_a_role_only_installs_and_a_second_job_reuses_the_tool_cache() 
     let cache = tempfile::tempdir().unwrap();
     let first = Runner::with_cache(&ci, &release.release_url(), &[], Some(cache.path()));
     let cold = first.step("main");
-    assert!(cold.success, "{}\n{}", cold.stdout, cold.stderr);
+    assert!(cold.success, "{}", cold.log());
     assert!(
         cold.stdout
             .contains("no role given: vaultctl installed, no login")
@@ -455,12 +470,12 @@ fn action_without_a_role_only_installs_and_a_second_job_reuses_the_tool_cache() 
 
     let second = Runner::with_cache(&ci, &release.release_url(), &[], Some(cache.path()));
     let warm = second.step("main");
-    assert!(warm.success, "{}\n{}", warm.stdout, warm.stderr);
+    assert!(warm.success, "{}", warm.log());
     assert!(
         warm.stdout
             .contains(&format!("vaultctl {VERSION} is in the tool cache")),
         "{}",
-        warm.stdout
+        warm.log()
     );
     assert_eq!(first.file("path"), second.file("path"));
     let node = output(Command::new("node").arg("--version"));
