@@ -2,7 +2,6 @@
 //! and response bodies are never written, so no secret value can reach it. Writing fails
 //! closed: a request whose line cannot be written is answered 500.
 
-use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
 
@@ -36,7 +35,7 @@ impl AuditLog {
     }
 
     /// Appends one entry. An error means the request must fail.
-    pub fn record(&self, entry: &Value) -> std::io::Result<()> {
+    pub fn record(&self, entry: &impl serde::Serialize) -> std::io::Result<()> {
         let Some(file) = &self.file else {
             return Ok(());
         };

@@ -22,7 +22,6 @@ use axum::http::{HeaderMap, Method, Request, header};
 use axum::response::Response;
 use reply::Reply;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
@@ -97,17 +96,73 @@ pub fn router(app: SharedApp) -> Router {
     Router::new().fallback(dispatch).with_state(app)
 }
 
+/// A request id shaped like a UUID, unique within the process and, through a random
+/// per-process key, across replicas and restarts: a bijective mix of a counter, so no two
+/// requests share one, and no system call per request (ids are for correlating log lines, not
+/// secrets).
 fn new_request_id() -> String {
-    let b = crate::crypto::random_bytes::<16>().unwrap_or_default();
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static KEY: OnceLock<(u64, u64)> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let (k1, k2) = *KEY.get_or_init(|| {
+        let b = crate::crypto::random_bytes::<16>().unwrap_or_default();
+        let (a, c) = b.split_at(8);
+        (
+            u64::from_le_bytes(a.try_into().unwrap_or_default()),
+            u64::from_le_bytes(c.try_into().unwrap_or_default()),
+        )
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // splitmix64's finaliser: a bijection of u64, so distinct counters give distinct ids.
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let hi = mix(n ^ k1);
+    let lo = mix(hi ^ k2);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&hi.to_be_bytes());
+    bytes[8..].copy_from_slice(&lo.to_be_bytes());
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    out
+}
+
+/// The audit line written before a request is served (serialized straight from borrows).
+#[derive(serde::Serialize)]
+struct AuditRequest<'a> {
+    time: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    request_id: &'a str,
+    remote_address: Option<&'a str>,
+    method: &'a str,
+    path: &'a str,
+}
+
+/// The audit line written after: the request's fields, the outcome and who asked.
+#[derive(serde::Serialize)]
+struct AuditResponse<'a> {
+    #[serde(flatten)]
+    request: AuditRequest<'a>,
+    status: u16,
+    error: Option<String>,
+    reason: Option<&'a str>,
+    accessor: Option<String>,
+    policies: Option<&'a [String]>,
+    token_role: Option<&'a str>,
+    /// Role, issuer, selected claims, policy changes…
+    #[serde(flatten)]
+    extra: &'a serde_json::Map<String, serde_json::Value>,
 }
 
 /// Paths Vault does not audit: unauthenticated status and unseal calls.
@@ -133,16 +188,17 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         .trim_end_matches('/')
         .to_owned();
     let audited = app.audit.enabled() && !unaudited(&audit_path);
+    let remote_address = ctx.client.filter(|_| audited).map(|a| a.ip().to_string());
     // Fail closed before anything happens: a request that cannot be audited is not served.
     if audited {
-        let entry = json!({
-            "time": crate::clock::rfc3339_now(),
-            "type": "request",
-            "request_id": ctx.request_id,
-            "remote_address": ctx.client.map(|a| a.ip().to_string()),
-            "method": method.as_str(),
-            "path": audit_path,
-        });
+        let entry = AuditRequest {
+            time: crate::clock::rfc3339_now(),
+            kind: "request",
+            request_id: &ctx.request_id,
+            remote_address: remote_address.as_deref(),
+            method: method.as_str(),
+            path: &audit_path,
+        };
         if let Err(e) = app.audit.record(&entry) {
             app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "audit log write failed; refusing request");
@@ -160,23 +216,23 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
             Err(e) => (e.status().as_u16(), Some(e.to_string())),
         };
         let record = ctx.token_record.as_ref();
-        let mut entry = json!({
-            "time": crate::clock::rfc3339_now(),
-            "type": "response",
-            "request_id": ctx.request_id,
-            "remote_address": ctx.client.map(|a| a.ip().to_string()),
-            "method": method.as_str(),
-            "path": audit_path,
-            "status": status,
-            "error": error,
-            "reason": ctx.audit_detail,
-            "accessor": record.and_then(|r| app.tokens.audit_hash(&r.accessor)),
-            "policies": record.map(|r| r.policies.clone()),
-            "token_role": record.and_then(|r| r.role.clone()),
-        });
-        if let Some(obj) = entry.as_object_mut() {
-            obj.extend(std::mem::take(&mut ctx.audit_extra));
-        }
+        let entry = AuditResponse {
+            request: AuditRequest {
+                time: crate::clock::rfc3339_now(),
+                kind: "response",
+                request_id: &ctx.request_id,
+                remote_address: remote_address.as_deref(),
+                method: method.as_str(),
+                path: &audit_path,
+            },
+            status,
+            error,
+            reason: ctx.audit_detail.as_deref(),
+            accessor: record.and_then(|r| app.tokens.audit_hash(&r.accessor)),
+            policies: record.map(|r| r.policies.as_slice()),
+            token_role: record.and_then(|r| r.role.as_deref()),
+            extra: &ctx.audit_extra,
+        };
         if let Err(e) = app.audit.record(&entry) {
             app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "audit log write failed; refusing request");
@@ -387,5 +443,22 @@ pub async fn authorize(
     } else {
         ctx.audit_detail = Some(format!("no policy grants {capability:?} on {path}"));
         Err(ApiError::PermissionDenied)
+    }
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::new_request_id;
+
+    #[test]
+    fn request_ids_are_uuid_shaped_and_never_repeat() {
+        let ids: std::collections::HashSet<String> =
+            (0..50_000).map(|_| new_request_id()).collect();
+        assert_eq!(ids.len(), 50_000);
+        for id in ids.iter().take(100) {
+            let groups: Vec<usize> = id.split('-').map(str::len).collect();
+            assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
+            assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
+        }
     }
 }
