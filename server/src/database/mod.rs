@@ -597,12 +597,12 @@ impl Database {
             return Err(invalid("credential_type must be password"));
         }
         fields.finish()?;
+        check_statements("creation_statements", &creation)?;
         if !creation.iter().any(|s| s.contains("{{name}}")) {
             return Err(invalid(
                 "creation_statements must create the role {{name}}, e.g. CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'",
             ));
         }
-        check_statements("creation_statements", &creation)?;
         check_statements("revocation_statements", &revocation)?;
         check_statements("renew_statements", &renew)?;
         if !revocation.is_empty() && !revocation.iter().any(|s| s.contains("{{name}}")) {
