@@ -770,6 +770,28 @@ impl Database {
         Ok((info, owned))
     }
 
+    /// The lease ids one level below `prefix` (`database/creds/deploy` → the ids' last
+    /// segments; `database/creds` → `deploy/`), as Vault lists them.
+    pub async fn list_leases(&self, prefix: &str) -> Result<Vec<String>> {
+        let prefix = format!("{}/", prefix.trim_end_matches('/'));
+        let mut keys: Vec<String> = self
+            .leases
+            .all()
+            .await?
+            .into_iter()
+            .filter_map(|lease| {
+                let rest = lease.id.strip_prefix(&prefix)?.to_owned();
+                Some(match rest.split_once('/') {
+                    Some((folder, _)) => format!("{folder}/"),
+                    None => rest,
+                })
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
     /// Whether the token with storage key `caller` obtained the lease `id`.
     pub async fn owns(&self, id: &str, caller: &[u8]) -> Result<bool> {
         let (lease, _) = self.leases.read(id).await?;

@@ -167,6 +167,9 @@ struct LeaseBody {
     increment: Option<Value>,
     #[serde(default)]
     sync: Option<bool>,
+    /// hvac repeats the prefix of `revoke-prefix/:prefix` in the body.
+    #[serde(default)]
+    prefix: Option<String>,
 }
 
 fn lease_id_of(id: Option<&str>) -> Result<String, ApiError> {
@@ -213,6 +216,16 @@ pub async fn leases(
     let db = &app.database;
     let (action, rest) = path.split_once('/').unwrap_or((path, ""));
     let acl_path = format!("sys/leases/{action}");
+    if req.op == Op::List && action == "lookup" {
+        // Vault's lease listing: one level of `sys/leases/lookup/<prefix>`, sudo.
+        let acl_path = format!("sys/leases/lookup/{rest}");
+        let record = authorize(app, ctx, req, &acl_path, Capability::List).await?;
+        if !app.authz.allows(&record, &acl_path, Capability::Sudo).await {
+            ctx.audit_detail = Some(format!("no policy grants Sudo on {acl_path}"));
+            return Err(ApiError::PermissionDenied);
+        }
+        return list(db.list_leases(rest).await?);
+    }
     if req.op != Op::Write {
         authenticate(app, ctx, req).await?;
         return Err(ApiError::MethodNotAllowed);
@@ -257,8 +270,15 @@ pub async fn leases(
         }
         "revoke-prefix" => {
             let body: LeaseBody = req.json()?;
-            if rest.is_empty() {
-                return Err(ApiError::BadRequest("a prefix is required".into()));
+            if rest.is_empty()
+                || body
+                    .prefix
+                    .as_deref()
+                    .is_some_and(|p| p.trim_end_matches('/') != rest)
+            {
+                return Err(ApiError::BadRequest(
+                    "a prefix is required in the path (and the body's prefix, if any, must match it)".into(),
+                ));
             }
             let acl_path = format!("sys/leases/revoke-prefix/{rest}");
             let record = authorize(app, ctx, req, &acl_path, Capability::Update).await?;
