@@ -274,17 +274,28 @@ fn minted_users_log_in_and_are_dropped_however_their_lease_ends() {
     let (plain, _) = child_token(&server, server.root(), json!({"policies": ["default"]}));
     assert_eq!(creds(&server, &plain, "deploy").status, 403);
 
-    // revoke-prefix (sudo) ends every lease of a role.
-    let (_, user_a, pa) = minted(&creds(&server, server.root(), "deploy"));
-    let (_, user_b, pb) = minted(&creds(&server, server.root(), "deploy"));
-    passwords.extend([pa, pb]);
+    // Concurrent mints (each GRANTs on the same table) all succeed; revoke-prefix (sudo) then
+    // ends every lease of the role at once.
+    let url = server.url("database/creds/deploy");
+    let burst: Vec<_> = (0..6)
+        .map(|_| {
+            let (url, root) = (url.clone(), server.root().to_owned());
+            std::thread::spawn(move || e2e::raw_call(&url, "GET", Some(&root), None))
+        })
+        .collect();
+    let mut users = Vec::new();
+    for handle in burst {
+        let (_, user, password) = minted(&handle.join().unwrap());
+        users.push(user);
+        passwords.push(password);
+    }
     let r = server.put(
         "sys/leases/revoke-prefix/database/creds/deploy",
         Some(server.root()),
         "",
     );
     assert_eq!(r.status, 204, "{}", r.raw);
-    assert!(!cluster.role_exists(&user_a) && !cluster.role_exists(&user_b));
+    assert!(users.iter().all(|u| !cluster.role_exists(u)));
     assert_eq!(metric(&server, "vaultd_leases_active"), Some(0.0));
 
     // The admin password is never shown, and no password is ever logged.

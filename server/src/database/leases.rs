@@ -404,6 +404,7 @@ impl Database {
         let scrub = pg::Scrub(secrets);
         let created = pg::bounded(async {
             let (mut client, _permit) = self.admin_client(&role.db_name, &connection).await?;
+            let _turn = self.serially(&role.db_name).await;
             pg::run_in_transaction(&mut client, &statements, &scrub).await
         })
         .await;
@@ -427,23 +428,25 @@ impl Database {
             });
         }
         // Creating → Active, unless a revocation (of the token, of the lease) got there first.
+        // That revocation may have found no role yet (our transaction was not committed) and
+        // deleted the lease: the lease is written again, `Revoking`, so the user now committed
+        // is dropped in any case.
+        let revoked_meanwhile = || {
+            invalid("the lease was revoked while the user was being created; the user is dropped")
+        };
         let (current, guard) = self.leases.read(&id).await?;
         let mut active = match current {
             Some(l) if matches!(l.state, State::Creating { .. }) => l,
             _ => {
-                let _ = self.end_now(&id).await;
-                return Err(invalid(
-                    "the lease was revoked while the user was being created; the user is dropped",
-                ));
+                self.requeue(lease).await?;
+                return Err(revoked_meanwhile());
             }
         };
         active.state = State::Active;
         let writes = vec![(Tree::Leases, lease_key(&id), Some(encode(&active)))];
         if !self.store.write_if(vec![guard], writes).await? {
-            let _ = self.end_now(&id).await;
-            return Err(invalid(
-                "the lease was revoked while the user was being created; the user is dropped",
-            ));
+            self.requeue(lease).await?;
+            return Err(revoked_meanwhile());
         }
         self.store.sync().await?;
         if !self.leases.owner_alive(&owner_hex).await? {
@@ -465,6 +468,24 @@ impl Database {
             password,
             url: Zeroizing::new(url),
         })
+    }
+
+    /// Writes `lease` back as `Revoking` (whatever the store holds for it now) and tries once
+    /// to drop its user: for a user this process just created under a lease someone ended.
+    async fn requeue(&self, mut lease: Lease) -> Result<bool> {
+        lease.state = State::Revoking;
+        lease.attempts = 0;
+        lease.next_attempt = unix_now();
+        let mut index = owner_prefix(lease.owner.as_deref().unwrap_or_default());
+        index.extend_from_slice(lease.id.as_bytes());
+        self.store
+            .write(vec![
+                (Tree::Leases, lease_key(&lease.id), Some(encode(&lease))),
+                (Tree::Leases, index, Some(Vec::new())),
+            ])
+            .await?;
+        self.store.sync().await?;
+        self.attempt(&lease.id).await
     }
 
     /// Marks a lease `Revoking` and tries once to drop its user; `Ok(true)` when it is gone.
@@ -554,6 +575,7 @@ impl Database {
             if !pg::role_exists(&client, &lease.username, &scrub).await? {
                 return Ok(());
             }
+            let _turn = self.serially(&lease.db_name).await;
             pg::run_in_transaction(&mut client, &statements, &scrub).await?;
             if pg::role_exists(&client, &lease.username, &scrub).await? {
                 return Err(DatabaseError::Refused(
@@ -726,6 +748,7 @@ impl Database {
         let scrub = pg::Scrub(connection.secrets());
         pg::bounded(async {
             let (mut client, _permit) = self.admin_client(&lease.db_name, &connection).await?;
+            let _turn = self.serially(&lease.db_name).await;
             pg::run_in_transaction(&mut client, &statements, &scrub).await
         })
         .await

@@ -284,6 +284,10 @@ pub struct Database {
     exclusive: Arc<AtomicBool>,
     /// Bounds concurrent admin connections per configured database.
     gates: Arc<std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Semaphore>>>>,
+    /// One statement transaction at a time per database from this process: concurrent grants
+    /// and drops on one table conflict in PostgreSQL's catalog (other replicas' conflicts are
+    /// retried, see `pg::run_in_transaction`).
+    serial: Arc<std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     metrics: Arc<crate::metrics::Metrics>,
 }
 
@@ -294,6 +298,7 @@ impl Database {
             store,
             exclusive: Arc::default(),
             gates: Arc::default(),
+            serial: Arc::default(),
             metrics,
         }
     }
@@ -317,6 +322,18 @@ impl Database {
                 .clone()
         };
         gate.acquire_owned().await.ok()
+    }
+
+    /// Waits for this process's turn to run statements on database `name`.
+    pub(crate) async fn serially(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .serial
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_owned())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
     }
 
     pub(crate) async fn connection(&self, name: &str) -> Result<Option<Connection>> {

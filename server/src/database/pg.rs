@@ -277,25 +277,57 @@ pub(crate) async fn connect(
         })
 }
 
-/// Runs `statements` in one transaction; any failure rolls every one of them back.
+/// How often a transaction is run again after PostgreSQL reported a conflict with a
+/// concurrent one (two grants or drops touching one table's privileges at once).
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Whether PostgreSQL refused a transaction only because another ran at the same time.
+fn is_conflict(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE => true,
+        Some(c) if *c == SqlState::T_R_DEADLOCK_DETECTED => true,
+        // "tuple concurrently updated": concurrent catalog updates (GRANT, DROP OWNED).
+        Some(c) if *c == SqlState::INTERNAL_ERROR => e
+            .as_db_error()
+            .is_some_and(|d| d.message().contains("concurrently")),
+        _ => false,
+    }
+}
+
+/// Runs `statements` in one transaction; any failure rolls every one of them back. Run again
+/// (all of them) when it conflicted with a concurrent transaction.
 pub(crate) async fn run_in_transaction(
     client: &mut tokio_postgres::Client,
     statements: &[Zeroizing<String>],
     scrub: &Scrub<'_>,
 ) -> Result<(), DatabaseError> {
-    let refused = |e: tokio_postgres::Error| {
-        let message = describe(&e, scrub);
+    let refused = |e: &tokio_postgres::Error| {
+        let message = describe(e, scrub);
         if e.as_db_error().is_some() {
             DatabaseError::Refused(message)
         } else {
             DatabaseError::Unreachable(message)
         }
     };
-    let tx = client.transaction().await.map_err(refused)?;
-    for statement in statements {
-        tx.batch_execute(statement).await.map_err(refused)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = async {
+            let tx = client.transaction().await?;
+            for statement in statements {
+                tx.batch_execute(statement).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) if is_conflict(&e) && attempt < CONFLICT_RETRIES => {
+                tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+            }
+            Err(e) => return Err(refused(&e)),
+        }
     }
-    tx.commit().await.map_err(refused)
 }
 
 /// Whether a role named `name` exists.
