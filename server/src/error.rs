@@ -53,6 +53,10 @@ pub enum ApiError {
     /// 503: the storage backend cannot be reached; the cause is logged.
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
+    /// 503 with a message: something outside vaultd (a configured database) cannot be
+    /// reached now; the message says what happens next.
+    #[error("{0}")]
+    Unavailable(String),
     /// Anything else: 500 `internal error`; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,7 +71,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Sealed | ApiError::StorageUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Sealed | ApiError::StorageUnavailable(_) | ApiError::Unavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

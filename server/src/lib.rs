@@ -13,7 +13,8 @@
 //! 2. **Engines** (no HTTP): `kv` ([`Kv`], KV v2), `tokens` ([`TokenStore`], the token tree and
 //!    [`PresentedToken`]), `policy_store` ([`PolicyStore`], the document in force), [`oidc`]
 //!    (JWKS and JWT verification), `login` (the JWT login flow, phase by phase), `bootstrap`
-//!    (init with the root token).
+//!    (init with the root token), `database` ([`Database`]: dynamic PostgreSQL users and
+//!    their leases).
 //! 3. **Request plumbing**: `authz` (the "may these policies do this here?" seam), `audit`
 //!    ([`AuditLog`]: one line per request, fail closed), `ratelimit` ([`RateLimiter`]),
 //!    `metrics` ([`Metrics`], Prometheus), `error` ([`ApiError`]: the one place errors become
@@ -33,6 +34,7 @@ mod bootstrap;
 mod clock;
 pub mod config;
 pub mod crypto;
+mod database;
 pub mod dev;
 mod error;
 pub mod http;
@@ -50,6 +52,7 @@ mod tokens;
 
 pub use audit::AuditLog;
 pub use authz::{Authorizer, Capability};
+pub use database::{Database, DatabaseError};
 pub use error::ApiError;
 pub use identity::{
     Identity, IdentityError, IdentityRole, KeyAlgorithm, KeyParams, Minted, NamedKey, RoleParams,
@@ -315,7 +318,12 @@ pub async fn open_app(
         })?,
         None => audit::AuditLog::disabled(),
     };
-    Ok(Arc::new(App::new(sealed, audit, limits, dev)))
+    let app = App::new(sealed, audit, limits, dev);
+    if matches!(storage, config::Storage::Sled(_)) {
+        // The sled file is locked by this process: nobody else can be minting.
+        app.database.set_exclusive();
+    }
+    Ok(Arc::new(app))
 }
 
 /// Copies every record, still encrypted, from `from` to `to`, which must be empty; returns
@@ -410,8 +418,10 @@ pub fn spawn_auto_unseal(app: SharedApp, key: crypto::SecretKey) {
     });
 }
 
-/// Background upkeep: removes expired tokens once a minute while unsealed.
+/// Background upkeep: removes expired tokens once a minute while unsealed, and ends leases
+/// (expired, abandoned, or whose revocation is due for a retry) every few seconds.
 pub fn spawn_sweeper(app: SharedApp) {
+    database::leases::spawn_sweeper(app.database.clone(), app.store.clone());
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {

@@ -123,6 +123,12 @@ fn storage_of(data_dir: Option<PathBuf>, url: Option<String>) -> Result<Storage,
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("VAULTD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // tokio-postgres logs every statement it runs at debug level, and the database engine's
+    // statements carry the passwords it sets: never below info, whatever VAULTD_LOG asks.
+    let filter = match "tokio_postgres=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -42,6 +42,10 @@ pub struct Metrics {
     pub audit_write_failures: Counter,
     pub active_tokens: Gauge,
     pub sealed: Gauge,
+    pub leases_active: Gauge,
+    pub leases_pending_revocation: Gauge,
+    pub lease_revocations: Counter,
+    pub lease_revocation_failures: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -108,6 +112,30 @@ impl Metrics {
         );
         let sealed = Gauge::default();
         registry.register("sealed", "1 while sealed", sealed.clone());
+        let leases_active = Gauge::default();
+        registry.register(
+            "leases_active",
+            "Leases of minted database users not yet ended",
+            leases_active.clone(),
+        );
+        let leases_pending_revocation = Gauge::default();
+        registry.register(
+            "leases_pending_revocation",
+            "Ended leases whose database user is not dropped yet (retried with backoff)",
+            leases_pending_revocation.clone(),
+        );
+        let lease_revocations = Counter::default();
+        registry.register(
+            "lease_revocations",
+            "Database users dropped at the end of their lease",
+            lease_revocations.clone(),
+        );
+        let lease_revocation_failures = Counter::default();
+        registry.register(
+            "lease_revocation_failures",
+            "Failed attempts to drop a database user (each is retried)",
+            lease_revocation_failures.clone(),
+        );
         Self {
             registry,
             logins,
@@ -119,6 +147,10 @@ impl Metrics {
             audit_write_failures,
             active_tokens,
             sealed,
+            leases_active,
+            leases_pending_revocation,
+            lease_revocations,
+            lease_revocation_failures,
         }
     }
 
@@ -143,6 +175,8 @@ pub(crate) fn route_of(path: &str) -> &'static str {
         "kv_other"
     } else if p.starts_with("auth/token/") {
         "token"
+    } else if p.starts_with("database/") || p.starts_with("sys/leases/") {
+        "database"
     } else if p.starts_with("sys/vaultctl/") {
         "admin"
     } else if p.starts_with("sys/") {

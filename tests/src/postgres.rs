@@ -236,6 +236,57 @@ impl PgCluster {
         wait_until("ssl on", 10, || self.psql("postgres", "SHOW ssl") == "on");
     }
 
+    /// Lets every role log in over loopback with a password (scram), as the users a database
+    /// engine mints must; reloads the configuration.
+    pub fn allow_password_logins(&self) {
+        let hba = self.dir.join("pg_hba.conf");
+        let mut rules = std::fs::read_to_string(&hba).unwrap();
+        rules.push_str("host all all 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, rules).unwrap();
+        self.psql("postgres", "SELECT pg_reload_conf()");
+    }
+
+    /// Runs `sql` in `database` as `user` with `password` over loopback (psql); the output,
+    /// or psql's error.
+    pub fn psql_as(
+        &self,
+        user: &str,
+        password: &str,
+        database: &str,
+        sql: &str,
+    ) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .env("PGPASSWORD", password)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", user])
+            .args([
+                "-d",
+                database,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-w",
+                "-c",
+                sql,
+            ])
+            .current_dir("/tmp")
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    /// Whether a role named `name` exists in the cluster.
+    pub fn role_exists(&self, name: &str) -> bool {
+        self.psql(
+            "postgres",
+            &format!("SELECT count(*) FROM pg_roles WHERE rolname = '{name}'"),
+        ) == "1"
+    }
+
     /// Runs one SQL statement as the superuser in `database`; panics on failure.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let out = self.run_tool(

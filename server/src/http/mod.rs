@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth_jwt;
+pub mod database;
 pub mod identity;
 pub mod kv;
 pub mod reply;
@@ -366,6 +367,12 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
         token: token_from_headers(&parts.headers),
     };
     let path = req.path.clone();
+    if let Some(lease_path) = path.strip_prefix("sys/leases/") {
+        if app.store.is_sealed() {
+            return Err(ApiError::Sealed);
+        }
+        return database::leases(app, ctx, &req, lease_path).await;
+    }
     if let Some(sys_path) = path.strip_prefix("sys/") {
         return sys::handle(app, ctx, &req, sys_path).await;
     }
@@ -380,6 +387,9 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     }
     if let Some(token_path) = path.strip_prefix("auth/token/") {
         return token::handle(app, ctx, &req, token_path).await;
+    }
+    if let Some(database_path) = path.strip_prefix("database/") {
+        return database::handle(app, ctx, &req, database_path).await;
     }
     if let Some(identity_path) = path.strip_prefix("identity/oidc/") {
         return identity::handle(app, ctx, &req, identity_path).await;

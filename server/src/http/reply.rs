@@ -42,6 +42,12 @@ pub enum Reply {
     Data(Value),
     /// 200 with the envelope around an `auth` block.
     Auth(Value),
+    /// 200 with the envelope's lease fields set (minted credentials, lease renewals).
+    Leased {
+        lease_id: String,
+        lease_duration: u64,
+        data: Value,
+    },
     /// A body sent as-is (sys endpoints are not enveloped).
     Raw(StatusCode, Value),
     /// 200 with a public, briefly cacheable body (OIDC discovery and keys).
@@ -69,7 +75,7 @@ fn envelope(request_id: &str, data: Value, auth: Value) -> Value {
 impl Reply {
     pub fn status(&self) -> StatusCode {
         match self {
-            Reply::Data(_) | Reply::Auth(_) => StatusCode::OK,
+            Reply::Data(_) | Reply::Auth(_) | Reply::Leased { .. } => StatusCode::OK,
             Reply::Raw(status, _) => *status,
             Reply::Public(_) => StatusCode::OK,
             Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
@@ -85,6 +91,17 @@ impl Reply {
             }
             Reply::Auth(auth) => {
                 json_response(StatusCode::OK, &envelope(request_id, Value::Null, auth))
+            }
+            Reply::Leased {
+                lease_id,
+                lease_duration,
+                data,
+            } => {
+                let mut body = envelope(request_id, data, Value::Null);
+                body["lease_id"] = json!(lease_id);
+                body["lease_duration"] = json!(lease_duration);
+                body["renewable"] = json!(true);
+                json_response(StatusCode::OK, &body)
             }
             Reply::Raw(status, body) => json_response(status, &body),
             Reply::Public(body) => {

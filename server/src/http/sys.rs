@@ -143,6 +143,9 @@ pub async fn handle(
             m.sealed.set(i64::from(app.store.is_sealed()));
             m.active_tokens
                 .set(app.tokens.count().await.map(|n| n as i64).unwrap_or(-1));
+            let (active, pending) = app.database.leases().counts().await.unwrap_or((0, 0));
+            m.leases_active.set(active as i64);
+            m.leases_pending_revocation.set(pending as i64);
             Ok(Reply::Text(m.encode()))
         }
         (p, _) if p.starts_with("vaultctl/") || p.starts_with("dev/") => {

@@ -55,7 +55,8 @@ pub async fn handle(
         }
         ("revoke-self", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            app.tokens.revoke(presented(req)?).await?;
+            let removed = app.tokens.revoke(presented(req)?).await?;
+            end_leases(app, removed).await;
             Ok(Reply::NoContent)
         }
         ("create" | "create-orphan", Op::Write) => {
@@ -83,22 +84,25 @@ pub async fn handle(
         }
         ("revoke", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            app.tokens.revoke(&body_token(req)?).await?;
+            let removed = app.tokens.revoke(&body_token(req)?).await?;
+            end_leases(app, removed).await;
             Ok(Reply::NoContent)
         }
         ("revoke-orphan", Op::Write) => {
             // As in Vault: a root-protected path, so sudo on top of update.
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             authorize_more(app, ctx, &acl_path, Capability::Sudo).await?;
-            app.tokens.revoke_orphan(&body_token(req)?).await?;
+            let removed = app.tokens.revoke_orphan(&body_token(req)?).await?;
+            end_leases(app, removed).await;
             Ok(Reply::NoContent)
         }
         ("revoke-accessor", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
             let body: AccessorBody = req.json()?;
-            if !app.tokens.revoke_accessor(&body.accessor).await? {
+            let Some(removed) = app.tokens.revoke_accessor(&body.accessor).await? else {
                 return Err(ApiError::BadRequest("invalid accessor".into()));
-            }
+            };
+            end_leases(app, Some(removed)).await;
             Ok(Reply::NoContent)
         }
         (
@@ -112,6 +116,19 @@ pub async fn handle(
         _ => Err(ApiError::UnsupportedPath(format!(
             "no handler for route \"{acl_path}\""
         ))),
+    }
+}
+
+/// How long a token revocation waits for its leases' users to be dropped before answering;
+/// what is not done by then is queued and retried.
+const LEASE_DROP_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Ends the leases of the tokens a revocation removed (see `Database::revoke_for_tokens`).
+async fn end_leases(app: &SharedApp, removed: Option<Vec<Vec<u8>>>) {
+    if let Some(keys) = removed {
+        app.database
+            .revoke_for_tokens(&keys, LEASE_DROP_BUDGET)
+            .await;
     }
 }
 

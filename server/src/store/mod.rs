@@ -39,11 +39,15 @@ pub enum Tree {
     TokenParents,
     /// Identity-token keys (sealed private keys), roles and issuer config.
     Identity,
+    /// Database secrets engine: connections (sealed admin passwords) and roles.
+    Database,
+    /// Leases of minted credentials (`lease/<id>`) and their index by token (`owner/…`).
+    Leases,
 }
 
 impl Tree {
     /// Every tree, for whole-store copies (`vaultd operator migrate`).
-    pub const ALL: [Tree; 8] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Sys,
         Tree::Kv,
         Tree::Tokens,
@@ -52,6 +56,8 @@ impl Tree {
         Tree::Jti,
         Tree::TokenParents,
         Tree::Identity,
+        Tree::Database,
+        Tree::Leases,
     ];
 
     pub fn tag(self) -> u8 {
@@ -64,6 +70,8 @@ impl Tree {
             Tree::Jti => b'j',
             Tree::TokenParents => b'p',
             Tree::Identity => b'i',
+            Tree::Database => b'd',
+            Tree::Leases => b'l',
         }
     }
 
@@ -77,6 +85,8 @@ impl Tree {
             Tree::Jti => "jti",
             Tree::TokenParents => "token_parents",
             Tree::Identity => "identity",
+            Tree::Database => "database",
+            Tree::Leases => "leases",
         }
     }
 }

@@ -97,7 +97,7 @@ impl std::fmt::Debug for PostgresBackend {
 /// Splits `sslmode` off the URL (tokio-postgres knows only disable/prefer/require) and says
 /// whether to use TLS. Every TLS mode is enforced (`SslMode::Require`: no plain-text fallback)
 /// and verifies the chain and the host name: stricter than libpq's `require`, never weaker.
-fn split_sslmode(url: &str) -> Result<(String, bool), PgConfigError> {
+pub(crate) fn split_sslmode(url: &str) -> Result<(String, bool), PgConfigError> {
     let Some((base, query)) = url.split_once('?') else {
         // libpq's default is `prefer`, which may fall back to plain text: we require TLS.
         return Ok((url.to_owned(), true));
@@ -124,7 +124,7 @@ fn split_sslmode(url: &str) -> Result<(String, bool), PgConfigError> {
     Ok((rebuilt, tls))
 }
 
-fn tls_config(ca_file: Option<&std::path::Path>) -> Result<ClientConfig, PgConfigError> {
+pub(crate) fn tls_config(ca_file: Option<&std::path::Path>) -> Result<ClientConfig, PgConfigError> {
     let mut roots = RootCertStore::empty();
     match ca_file {
         Some(path) => {

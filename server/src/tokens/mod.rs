@@ -550,9 +550,14 @@ impl TokenStore {
 
     /// Removes `key` and (by `descendants`) its subtree in one atomic batch, guarded by every
     /// record it read (retried on a concurrent change, on any replica), under the token's
-    /// stripe lock, or every stripe when it has children.
-    async fn remove(&self, key: &[u8], descendants: Descendants) -> Result<bool, StoreError> {
-        {
+    /// stripe lock, or every stripe when it has children. Returns the storage keys of the
+    /// tokens removed (their leases end with them); `None` if the token was already gone.
+    async fn remove(
+        &self,
+        key: &[u8],
+        descendants: Descendants,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let removed = {
             let own = self.stripe(key).lock().await;
             // Children may be added or spent under their own stripes: with any, hold them all.
             let _all = if self.children_of(key).await?.is_empty() {
@@ -567,35 +572,52 @@ impl TokenStore {
             };
             loop {
                 let Some((record, guard)) = self.read_live(key).await? else {
-                    return Ok(false);
+                    return Ok(None);
                 };
                 let (writes, mut guards) = self.removal_writes(key, &record, descendants).await?;
+                let removed: Vec<Vec<u8>> = writes
+                    .iter()
+                    .filter(|(tree, _, value)| *tree == Tree::Tokens && value.is_none())
+                    .map(|(_, key, _)| key.clone())
+                    .collect();
                 guards.push(guard);
                 if self.store.write_if(guards, writes).await? {
-                    break;
+                    break removed;
                 }
             }
-        }
+        };
         self.store.sync().await?;
-        Ok(true)
+        Ok(Some(removed))
     }
 
-    /// Revokes a token and all its descendants.
-    pub async fn revoke(&self, token: &PresentedToken) -> Result<bool, StoreError> {
+    /// The storage key of a presented token (what leases record as their owner).
+    pub fn storage_key(&self, token: &PresentedToken) -> Result<Vec<u8>, StoreError> {
+        self.hmac_of(token.expose())
+    }
+
+    /// Revokes a token and all its descendants; the storage keys removed, `None` if it was
+    /// already gone.
+    pub async fn revoke(&self, token: &PresentedToken) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         let key = self.hmac_of(token.expose())?;
         self.remove(&key, Descendants::Revoke).await
     }
 
     /// Revokes a token alone; its children become orphans.
-    pub async fn revoke_orphan(&self, token: &PresentedToken) -> Result<bool, StoreError> {
+    pub async fn revoke_orphan(
+        &self,
+        token: &PresentedToken,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         let key = self.hmac_of(token.expose())?;
         self.remove(&key, Descendants::Orphan).await
     }
 
     /// Revokes the token of an accessor and all its descendants.
-    pub async fn revoke_accessor(&self, accessor: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_accessor(
+        &self,
+        accessor: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
         let Some((key, _)) = self.lookup_accessor(accessor).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         self.remove(&key, Descendants::Revoke).await
     }
@@ -703,15 +725,17 @@ mod tests {
                 .revoke_accessor(&record.accessor)
                 .await
                 .expect("revoke")
+                .is_some()
         );
         for t in [&parent, &child, &grandchild] {
             assert!(tokens.lookup(t).await.expect("lookup").is_none());
         }
         assert!(
-            !tokens
+            tokens
                 .revoke_accessor(&record.accessor)
                 .await
                 .expect("again")
+                .is_none()
         );
         assert_eq!(tokens.count().await.expect("count"), 0);
         // No index entry is left behind either.
@@ -734,7 +758,13 @@ mod tests {
             .expect("create")
             .expect("alive");
         let child: PresentedToken = child.token.expose().parse().expect("well formed");
-        assert!(tokens.revoke_orphan(&parent).await.expect("revoke"));
+        assert!(
+            tokens
+                .revoke_orphan(&parent)
+                .await
+                .expect("revoke")
+                .is_some()
+        );
         let record = tokens.lookup(&child).await.expect("lookup").expect("kept");
         assert!(record.is_orphan());
         // A child of a revoked parent is never created.
@@ -760,7 +790,7 @@ mod tests {
             .expect("present")
             .expect("changed");
         assert_eq!(updated.display_name, "renamed");
-        assert!(tokens.revoke(&token).await.expect("revoke"));
+        assert!(tokens.revoke(&token).await.expect("revoke").is_some());
         assert!(
             tokens
                 .modify(&token, Ok::<_, ()>)
