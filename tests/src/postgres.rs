@@ -279,6 +279,25 @@ impl PgCluster {
         }
     }
 
+    /// The cluster's `psql` binary.
+    pub fn psql_binary(&self) -> PathBuf {
+        self.bin.join("psql")
+    }
+
+    /// Roles whose name starts with `prefix`.
+    pub fn roles_like(&self, prefix: &str) -> Vec<String> {
+        self.psql(
+            "postgres",
+            &format!(
+                "SELECT rolname FROM pg_roles WHERE starts_with(rolname, '{prefix}') ORDER BY 1"
+            ),
+        )
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+    }
+
     /// Whether a role named `name` exists in the cluster.
     pub fn role_exists(&self, name: &str) -> bool {
         self.psql(

@@ -618,3 +618,96 @@ fn leases_end_at_their_ttl_survive_restarts_and_are_retried_while_postgres_is_do
         &[ADMIN_PASSWORD, &short_password, &password, &password_2],
     );
 }
+
+/// `vaultctl exec --credential`: the command gets PGUSER/PGPASSWORD (and env-file fields of the
+/// same lease), `psql` logs in with them, their values are masked, and the user is gone when
+/// exec ends — whether exec logged in itself (the token's revocation ends the lease) or was
+/// given a token (exec revokes the lease).
+#[test]
+fn exec_injects_a_minted_user_and_drops_it_when_the_command_ends() {
+    let cluster = target();
+    let server = Server::dev();
+    configure(&server, &cluster, json!(["migrate"]));
+    assert_eq!(
+        role(&server, "migrate", json!({"default_ttl": "10m"})).status,
+        204
+    );
+    server.apply_policy(
+        "[policies.dev-read]\nrules = [\n  { path = \"secret/data/dev/*\", capabilities = [\"read\"] },\n  { path = \"database/creds/migrate\", capabilities = [\"read\"] },\n]\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("deploy.env");
+    std::fs::write(
+        &env_file,
+        "DATABASE_URL=database/creds/migrate#url\nDB_USER=database/creds/migrate#username\n",
+    )
+    .unwrap();
+    let seen = dir.path().join("seen");
+    let script = format!(
+        "set -e; \"{psql}\" -h 127.0.0.1 -p {port} -d app -At -w -c 'SELECT count(*) FROM widgets'; \
+         test \"$PGUSER\" = \"$DB_USER\"; \"{psql}\" \"$DATABASE_URL\" -At -w -c 'SELECT current_user' > /dev/null; \
+         printf '%s' \"$PGUSER\" > {seen}; echo \"user=$PGUSER password=$PGPASSWORD url=$DATABASE_URL\"",
+        psql = cluster.psql_binary().display(),
+        port = cluster.port,
+        seen = seen.display(),
+    );
+    for obtained in [true, false] {
+        let mut cmd = std::process::Command::new(e2e::binary("vaultctl"));
+        cmd.args([
+            "exec",
+            "--credential",
+            "database/creds/migrate",
+            "--env-file",
+        ])
+        .arg(&env_file);
+        if obtained {
+            cmd.args(["--role", "dev"]);
+        }
+        cmd.args(["--", "sh", "-c", &script])
+            .env("VAULTCTL_ADDR", &server.addr)
+            .env_remove("VAULT_TOKEN")
+            .current_dir("/tmp");
+        if obtained {
+            let jwt = server
+                .put("sys/dev/oidc/token", Some(server.root()), "{}")
+                .body["data"]["jwt"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            cmd.env_remove("VAULTCTL_TOKEN").env("VAULTCTL_JWT", jwt);
+        } else {
+            cmd.env("VAULTCTL_TOKEN", server.root());
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "obtained={obtained}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.starts_with("2\n"),
+            "the minted user reads widgets: {stdout}"
+        );
+        let user = std::fs::read_to_string(&seen).unwrap();
+        assert!(user.starts_with("v-migrate-"), "{user}");
+        // Every minted value is masked in the command's output.
+        assert!(!stdout.contains(&user), "{stdout}");
+        assert!(stdout.contains("user=*** password=*** url=***"), "{stdout}");
+        // One lease for every reference: one user, and it is gone now.
+        assert!(
+            !cluster.role_exists(&user),
+            "obtained={obtained}: {user} still exists"
+        );
+        assert!(cluster.roles_like("v-migrate-").is_empty());
+    }
+    // `vaultctl env` refuses dynamic credentials: they would die with its token.
+    let out = server.vaultctl(
+        Some(server.root()),
+        b"",
+        &["env", "--env-file", env_file.to_str().unwrap()],
+    );
+    assert_eq!(out.status, Some(1), "{out:?}");
+    assert!(out.stderr.contains("vaultctl exec"), "{out:?}");
+    assert!(cluster.roles_like("v-migrate-").is_empty());
+}
