@@ -17,11 +17,8 @@ const ROOT_TOKEN_FILE: &str = "dev-root-token";
 
 /// A fresh directory under the system temp dir.
 pub fn temp_data_dir() -> Result<PathBuf, StartError> {
-    let suffix: String = crate::crypto::random_bytes::<6>()
-        .map_err(StartError::TempDir)?
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let suffix =
+        crate::crypto::hex(&crate::crypto::random_bytes::<6>().map_err(StartError::TempDir)?);
     Ok(std::env::temp_dir().join(format!("vaultd-dev-{suffix}")))
 }
 

@@ -140,9 +140,7 @@ fn owner_prefix(owner: &str) -> Vec<u8> {
     format!("owner/{owner}/").into_bytes()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::crypto::hex;
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     (0..text.len())

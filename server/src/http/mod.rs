@@ -126,16 +126,15 @@ fn new_request_id() -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&hi.to_be_bytes());
     bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            out.push('-');
-        }
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    out
+    let h = crate::crypto::hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The audit line written before a request is served (serialized straight from borrows).
@@ -200,7 +199,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
             method: method.as_str(),
             path: &audit_path,
         };
-        if let Err(e) = app.audit.record(&entry) {
+        if let Err(e) = app.audit.record(&entry).await {
             app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "audit log write failed; refusing request");
             return ApiError::Internal("audit log unavailable".into()).into_response();
@@ -234,7 +233,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
             token_role: record.and_then(|r| r.role.as_deref()),
             extra: &ctx.audit_extra,
         };
-        if let Err(e) = app.audit.record(&entry) {
+        if let Err(e) = app.audit.record(&entry).await {
             app.metrics.audit_write_failures.inc();
             tracing::error!(error = %e, "audit log write failed; refusing request");
             return ApiError::Internal("audit log unavailable".into()).into_response();

@@ -266,7 +266,7 @@ async fn init(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
         .await??
         .ok_or_else(|| ApiError::BadRequest("Vault is already initialized".into()))?;
     let key = output.unseal_key.expose();
-    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = crate::crypto::hex(key);
     Ok(Reply::Raw(
         StatusCode::OK,
         json!({"keys": [hex], "keys_base64": [B64.encode(key)], "root_token": root_token.expose()}),

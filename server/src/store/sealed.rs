@@ -44,6 +44,7 @@ pub struct SealedStore {
     backend: Arc<dyn Backend>,
     keys: Arc<RwLock<Option<Arc<Keyring>>>>,
     commits: Arc<super::group_commit::GroupCommit>,
+    combiner: Arc<super::group_commit::WriteCombiner>,
     rotation: Arc<tokio::sync::Mutex<()>>,
     /// Bumped by every seal. Work that installs keys after awaiting (unseal, rotation, a
     /// reload) installs them only if no seal happened since it began: a seal is never undone.
@@ -64,6 +65,7 @@ impl SealedStore {
             backend,
             keys: Arc::new(RwLock::new(None)),
             commits: Arc::default(),
+            combiner: Arc::default(),
             rotation: Arc::default(),
             seals: Arc::default(),
         }
@@ -377,6 +379,14 @@ impl SealedStore {
     ) -> Result<bool, StoreError> {
         let encrypted = self.encrypt_writes(writes)?;
         self.backend.apply_if(guards, encrypted).await
+    }
+
+    /// Encrypts and applies a batch, combined with other callers' independent batches, and
+    /// returns once it is durable: one backend batch and one sync for all of them (see
+    /// `WriteCombiner`). For writes that need no guard, such as a new token's records.
+    pub async fn write_durable(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
+        let encrypted = self.encrypt_writes(writes)?;
+        self.combiner.apply_durably(&self.backend, encrypted).await
     }
 
     /// Makes every write applied so far durable. Concurrent callers share syncs (group

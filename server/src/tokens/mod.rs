@@ -67,9 +67,7 @@ pub(crate) fn well_formed(token: &str) -> bool {
     token.starts_with(TOKEN_PREFIX) && token.parse::<PresentedToken>().is_ok()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::crypto::hex;
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
@@ -318,8 +316,8 @@ impl TokenStore {
     pub async fn create(&self, new: NewToken) -> Result<Issued, StoreError> {
         let keyring = self.store.keyring().ok_or(StoreError::Sealed)?;
         let (issued, writes) = Self::prepare(&keyring, new, None, None)?;
-        self.store.write(writes).await?;
-        self.store.sync().await?;
+        // Combined with the records of concurrent logins: one batch, one sync.
+        self.store.write_durable(writes).await?;
         Ok(issued)
     }
 
