@@ -8,19 +8,9 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-/// Longest run of lines appended by one `write`.
-const MAX_BATCH_BYTES: usize = 1 << 20;
-
-/// One line waiting to be written, and where its outcome goes.
-type Pending = (Vec<u8>, tokio::sync::oneshot::Sender<Result<(), String>>);
-
-#[derive(Default)]
-struct Queue {
-    pending: Vec<Pending>,
-    writing: bool,
-}
+use crate::batching::Combiner;
 
 /// Lines are appended on an `O_APPEND` descriptor, a batch at a time with one `write`, so
 /// concurrent batches (and other processes' appends) never interleave inside a line.
@@ -29,80 +19,21 @@ pub struct AuditLog {
     inner: Option<Arc<Inner>>,
 }
 
+#[derive(Debug)]
 struct Inner {
     file: std::fs::File,
-    queue: Mutex<Queue>,
+    lines: Arc<Combiner<Vec<u8>, std::io::Error>>,
 }
 
-impl std::fmt::Debug for Inner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AuditLog")
+/// Appends a batch of lines with one `write`.
+fn append(file: &std::fs::File, lines: Vec<Vec<u8>>) -> std::io::Result<()> {
+    let bytes = lines.concat();
+    let written = (&*file).write(&bytes)?;
+    if written != bytes.len() {
+        // A short append (disk full): lines are torn, so their requests must fail.
+        return Err(std::io::Error::other("audit lines only partly written"));
     }
-}
-
-/// If the writer task ends before it has emptied the queue (dropped or panicking): fails
-/// what is still queued and lets a new writer start.
-struct WriterGuard<'a>(&'a Inner, bool);
-
-impl Drop for WriterGuard<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            let mut queue = self.0.lock();
-            queue.writing = false;
-            // Dropping the senders answers their callers with an error.
-            queue.pending.clear();
-        }
-    }
-}
-
-impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        match self.queue.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        }
-    }
-
-    /// Writes queued lines until the queue is empty.
-    async fn drain(self: Arc<Self>) {
-        let mut guard = WriterGuard(&self, false);
-        loop {
-            // Lines of requests already running join this write.
-            tokio::task::yield_now().await;
-            let batch: Vec<Pending> = {
-                let mut queue = self.lock();
-                if queue.pending.is_empty() {
-                    // Under the lock: a line queued after this starts a new writer.
-                    queue.writing = false;
-                    guard.1 = true;
-                    return;
-                }
-                let mut size = 0;
-                let take = queue
-                    .pending
-                    .iter()
-                    .take_while(|(line, _)| {
-                        size += line.len();
-                        size <= MAX_BATCH_BYTES || size == line.len()
-                    })
-                    .count();
-                queue.pending.drain(..take).collect()
-            };
-            let mut bytes = Vec::with_capacity(batch.iter().map(|(l, _)| l.len()).sum());
-            for (line, _) in &batch {
-                bytes.extend_from_slice(line);
-            }
-            let outcome = match (&self.file).write(&bytes) {
-                Ok(n) if n == bytes.len() => Ok(()),
-                // A short append (disk full): lines are torn, so their requests must fail.
-                Ok(_) => Err("audit lines only partly written".to_owned()),
-                Err(e) => Err(e.to_string()),
-            };
-            for (_, done) in batch {
-                let _ = done.send(outcome.clone());
-            }
-        }
-    }
+    Ok(())
 }
 
 impl AuditLog {
@@ -121,7 +52,7 @@ impl AuditLog {
         Ok(Self {
             inner: Some(Arc::new(Inner {
                 file: options.open(path)?,
-                queue: Mutex::default(),
+                lines: Arc::default(),
             })),
         })
     }
@@ -137,19 +68,18 @@ impl AuditLog {
         };
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let start = {
-            let mut queue = inner.lock();
-            queue.pending.push((line, done));
-            !std::mem::replace(&mut queue.writing, true)
-        };
-        if start {
-            tokio::spawn(inner.clone().drain());
-        }
-        match outcome.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(std::io::Error::other(e)),
-            Err(_) => Err(std::io::Error::other("the audit writer stopped")),
+        let writer = inner.clone();
+        let outcome = inner
+            .lines
+            .submit(line, move |lines| {
+                let writer = writer.clone();
+                async move { append(&writer.file, lines) }
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(std::io::Error::new(e.kind(), e.to_string())),
+            None => Err(std::io::Error::other("the audit writer stopped")),
         }
     }
 }

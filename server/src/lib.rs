@@ -30,6 +30,7 @@
 
 mod audit;
 mod authz;
+mod batching;
 mod bootstrap;
 mod clock;
 pub mod config;

@@ -159,11 +159,6 @@ impl Role {
     }
 }
 
-/// A name of a connection or role: 1-128 of `A-Z a-z 0-9 _ - .`.
-pub(crate) fn valid_name(name: &str) -> bool {
-    crate::identity::valid_name(name)
-}
-
 fn config_key(name: &str) -> Vec<u8> {
     format!("config/{name}").into_bytes()
 }

@@ -10,9 +10,9 @@
 //!   look it up, renew and revoke it without a policy for these paths.
 
 use super::reply::Reply;
-use super::{Ctx, Op, Req, authenticate, authorize, presented};
+use super::{Ctx, Op, Req, authenticate, authorize, item_name, key_list, presented};
 use crate::authz::Capability;
-use crate::database::{DatabaseError, valid_name};
+use crate::database::DatabaseError;
 use crate::error::ApiError;
 use crate::state::SharedApp;
 use serde::Deserialize;
@@ -40,23 +40,6 @@ impl From<DatabaseError> for ApiError {
     }
 }
 
-fn name_of(name: &str) -> Result<&str, ApiError> {
-    if valid_name(name) {
-        Ok(name)
-    } else {
-        Err(ApiError::BadRequest(
-            "names are 1-128 of A-Z a-z 0-9 _ - .".into(),
-        ))
-    }
-}
-
-fn list(keys: Vec<String>) -> Result<Reply, ApiError> {
-    if keys.is_empty() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Reply::Data(json!({ "keys": keys })))
-}
-
 /// `create` for a new item, `update` for an existing one, as Vault decides.
 async fn write_capability(app: &SharedApp, kind: &str, name: &str) -> Result<Capability, ApiError> {
     Ok(if app.database.exists(kind, name).await? {
@@ -78,14 +61,14 @@ pub async fn handle(
     match (segments.as_slice(), req.op) {
         (["config"], Op::List) => {
             authorize(app, ctx, req, &acl_path, Capability::List).await?;
-            list(db.list_connections().await?)
+            key_list(db.list_connections().await?)
         }
         (["config", name], Op::Read) => {
             authorize(app, ctx, req, &acl_path, Capability::Read).await?;
-            Ok(Reply::Data(db.read_connection(name_of(name)?).await?))
+            Ok(Reply::Data(db.read_connection(item_name(name)?).await?))
         }
         (["config", name], Op::Write) => {
-            let capability = write_capability(app, "config", name_of(name)?).await?;
+            let capability = write_capability(app, "config", item_name(name)?).await?;
             authorize(app, ctx, req, &acl_path, capability).await?;
             let body: Map<String, Value> = req.json()?;
             db.write_connection(name, body).await?;
@@ -95,33 +78,33 @@ pub async fn handle(
         }
         (["config", name], Op::Delete) => {
             authorize(app, ctx, req, &acl_path, Capability::Delete).await?;
-            db.delete_connection(name_of(name)?).await?;
+            db.delete_connection(item_name(name)?).await?;
             Ok(Reply::NoContent)
         }
         (["rotate-root", name], Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            db.rotate_root(name_of(name)?).await?;
+            db.rotate_root(item_name(name)?).await?;
             tracing::info!(connection = *name, "database root password rotated");
             Ok(Reply::NoContent)
         }
         (["reset", name], Op::Write) => {
             // No connection is kept open between operations: nothing to reset.
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
-            if !db.exists("config", name_of(name)?).await? {
+            if !db.exists("config", item_name(name)?).await? {
                 return Err(ApiError::BadRequest(format!("unknown connection {name:?}")));
             }
             Ok(Reply::NoContent)
         }
         (["roles"], Op::List) => {
             authorize(app, ctx, req, &acl_path, Capability::List).await?;
-            list(db.list_roles().await?)
+            key_list(db.list_roles().await?)
         }
         (["roles", name], Op::Read) => {
             authorize(app, ctx, req, &acl_path, Capability::Read).await?;
-            Ok(Reply::Data(db.read_role(name_of(name)?).await?))
+            Ok(Reply::Data(db.read_role(item_name(name)?).await?))
         }
         (["roles", name], Op::Write) => {
-            let capability = write_capability(app, "role", name_of(name)?).await?;
+            let capability = write_capability(app, "role", item_name(name)?).await?;
             authorize(app, ctx, req, &acl_path, capability).await?;
             let body: Map<String, Value> = req.json()?;
             db.write_role(name, body).await?;
@@ -129,7 +112,7 @@ pub async fn handle(
         }
         (["roles", name], Op::Delete) => {
             authorize(app, ctx, req, &acl_path, Capability::Delete).await?;
-            db.delete_role(name_of(name)?).await?;
+            db.delete_role(item_name(name)?).await?;
             Ok(Reply::NoContent)
         }
         (["creds", name], Op::Read) => {
@@ -137,7 +120,7 @@ pub async fn handle(
             let owner = app.tokens.storage_key(presented(req)?)?;
             ctx.audit_extra
                 .insert("database_role".into(), json!(name.to_owned()));
-            let minted = db.mint(name_of(name)?, &record, &owner).await?;
+            let minted = db.mint(item_name(name)?, &record, &owner).await?;
             ctx.audit_extra
                 .insert("lease_id".into(), json!(minted.lease_id.clone()));
             ctx.audit_extra
@@ -224,7 +207,7 @@ pub async fn leases(
             ctx.audit_detail = Some(format!("no policy grants Sudo on {acl_path}"));
             return Err(ApiError::PermissionDenied);
         }
-        return list(db.list_leases(rest).await?);
+        return key_list(db.list_leases(rest).await?);
     }
     if req.op != Op::Write {
         authenticate(app, ctx, req).await?;

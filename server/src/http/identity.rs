@@ -11,10 +11,10 @@
 //!   cacheable.
 
 use super::reply::Reply;
-use super::{Ctx, Op, Req, authorize};
+use super::{Ctx, Op, Req, authorize, item_name, key_list};
 use crate::authz::Capability;
 use crate::error::ApiError;
-use crate::identity::{IdentityError, KeyParams, RoleParams, valid_name};
+use crate::identity::{IdentityError, KeyParams, RoleParams};
 use crate::state::SharedApp;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -54,23 +54,6 @@ fn api_addr(app: &SharedApp) -> &str {
     app.api_addr
         .get()
         .map_or("http://127.0.0.1:8200", String::as_str)
-}
-
-fn name_of(name: &str) -> Result<&str, ApiError> {
-    if valid_name(name) {
-        Ok(name)
-    } else {
-        Err(ApiError::BadRequest(
-            "names are 1-128 of A-Z a-z 0-9 _ - .".into(),
-        ))
-    }
-}
-
-fn list(keys: Vec<String>) -> Result<Reply, ApiError> {
-    if keys.is_empty() {
-        return Err(ApiError::NotFound);
-    }
-    Ok(Reply::Data(json!({ "keys": keys })))
 }
 
 pub async fn handle(
@@ -114,54 +97,54 @@ pub async fn handle(
         }
         (["key"], Op::List) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            list(identity.list_keys().await?)
+            key_list(identity.list_keys().await?)
         }
         (["key", name], Op::Read) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            Ok(Reply::Data(identity.read_key(name_of(name)?).await?))
+            Ok(Reply::Data(identity.read_key(item_name(name)?).await?))
         }
         (["key", name], Op::Write) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
             let params: KeyParams = req.json()?;
-            identity.write_key(name_of(name)?, params).await?;
+            identity.write_key(item_name(name)?, params).await?;
             Ok(Reply::NoContent)
         }
         (["key", name], Op::Delete) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            identity.delete_key(name_of(name)?).await?;
+            identity.delete_key(item_name(name)?).await?;
             Ok(Reply::NoContent)
         }
         (["key", name, "rotate"], Op::Write) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
             let body: RotateBody = req.json()?;
             identity
-                .rotate_key(name_of(name)?, body.verification_ttl.as_ref())
+                .rotate_key(item_name(name)?, body.verification_ttl.as_ref())
                 .await?;
             Ok(Reply::NoContent)
         }
         (["role"], Op::List) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            list(identity.list_roles().await?)
+            key_list(identity.list_roles().await?)
         }
         (["role", name], Op::Read) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            Ok(Reply::Data(identity.read_role(name_of(name)?).await?))
+            Ok(Reply::Data(identity.read_role(item_name(name)?).await?))
         }
         (["role", name], Op::Write) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
             let params: RoleParams = req.json()?;
-            identity.write_role(name_of(name)?, params).await?;
+            identity.write_role(item_name(name)?, params).await?;
             Ok(Reply::NoContent)
         }
         (["role", name], Op::Delete) => {
             authorize(app, ctx, req, &acl_path, capability).await?;
-            identity.delete_role(name_of(name)?).await?;
+            identity.delete_role(item_name(name)?).await?;
             Ok(Reply::NoContent)
         }
         (["token", name], Op::Read) => {
             let record = authorize(app, ctx, req, &acl_path, Capability::Read).await?;
             let minted = identity
-                .mint(name_of(name)?, &record, api_addr(app))
+                .mint(item_name(name)?, &record, api_addr(app))
                 .await?;
             ctx.audit_extra
                 .insert("identity_role".into(), json!(name.to_owned()));

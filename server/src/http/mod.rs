@@ -398,6 +398,26 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
     )))
 }
 
+/// A key, role or connection name from a path (`identity/oidc/key/NAME`, `database/roles/NAME`):
+/// 1-128 of `A-Z a-z 0-9 _ - .`.
+pub(crate) fn item_name(name: &str) -> Result<&str, ApiError> {
+    if crate::identity::valid_name(name) {
+        Ok(name)
+    } else {
+        Err(ApiError::BadRequest(
+            "names are 1-128 of A-Z a-z 0-9 _ - .".into(),
+        ))
+    }
+}
+
+/// A LIST answer as Vault gives it: `{"keys": […]}`, or 404 when there is nothing.
+pub(crate) fn key_list(keys: Vec<String>) -> Result<Reply, ApiError> {
+    if keys.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    Ok(Reply::Data(serde_json::json!({ "keys": keys })))
+}
+
 /// The request's token, once [`authenticate`] has accepted it.
 pub fn presented(req: &Req) -> Result<&PresentedToken, ApiError> {
     match &req.token {

@@ -11,9 +11,6 @@ use super::{Backend, StoreError, Write};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-/// Longest commit window, in yields to the runtime (see [`GroupCommit::gather`]).
-const MAX_GATHER_YIELDS: usize = 16;
-
 #[derive(Default)]
 struct State {
     /// Tickets handed out so far.
@@ -105,20 +102,11 @@ impl GroupCommit {
     /// The commit window: before a sync starts, lets the writers that are already running
     /// (other requests on the runtime's queues) apply their writes and take their tickets, so
     /// that one sync covers them too. It yields while new tickets keep arriving, at most
-    /// [`MAX_GATHER_YIELDS`] times: under no load it costs one yield, under load it turns many
+    /// a few times: under no load it costs one yield, under load it turns many
     /// small syncs into a few large ones. Returns the last ticket the sync will cover: every
     /// write of a ticket taken so far was applied before it.
     async fn gather(&self) -> u64 {
-        let mut seen = self.lock().issued;
-        for _ in 0..MAX_GATHER_YIELDS {
-            tokio::task::yield_now().await;
-            let now = self.lock().issued;
-            if now == seen {
-                break;
-            }
-            seen = now;
-        }
-        seen
+        crate::batching::gather(|| self.lock().issued).await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -129,48 +117,15 @@ impl GroupCommit {
     }
 }
 
-/// The outcome of one combined batch, shared by its writers.
-type Outcome = Result<(), Arc<StoreError>>;
-
-/// One caller's writes and where its outcome goes.
-type Pending = (Vec<Write>, tokio::sync::oneshot::Sender<Outcome>);
-
-#[derive(Default)]
-struct Combining {
-    pending: Vec<Pending>,
-    running: bool,
-}
-
 /// Write combining: the independent write batches of concurrent callers (each a new token,
 /// say) are applied as **one** backend batch and made durable by **one** sync, and each caller
-/// is answered once both are done. An embedded engine pays per batch and per sync (sled seals
-/// and writes a log buffer for each), so under load this turns N of each into one. The writes
-/// of one caller stay all-or-nothing (the combined batch is atomic); a failure fails every
-/// caller in the batch, and none is answered before its writes are durable.
-#[derive(Default)]
+/// is answered once both are done (`crate::batching`). An embedded engine pays per batch and per
+/// sync (sled seals and writes a log buffer for each), so under load this turns N of each into
+/// one. The writes of one caller stay all-or-nothing (the combined batch is atomic); a failure
+/// fails every caller in the batch, and none is answered before its writes are durable.
+#[derive(Debug, Default)]
 pub struct WriteCombiner {
-    state: Mutex<Combining>,
-}
-
-impl std::fmt::Debug for WriteCombiner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("WriteCombiner")
-    }
-}
-
-/// If the drain ends before it has emptied the queue (its task dropped or panicking): answers
-/// what is still pending with an error and lets a new drain start.
-struct DrainGuard<'a>(&'a WriteCombiner, bool);
-
-impl Drop for DrainGuard<'_> {
-    fn drop(&mut self) {
-        if !self.1 {
-            let mut state = self.0.lock();
-            state.running = false;
-            // Dropping the senders answers their callers with an error.
-            state.pending.clear();
-        }
-    }
+    batches: Arc<crate::batching::Combiner<Vec<Write>, StoreError>>,
 }
 
 impl WriteCombiner {
@@ -181,72 +136,27 @@ impl WriteCombiner {
         backend: &Arc<dyn Backend>,
         writes: Vec<Write>,
     ) -> Result<(), StoreError> {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut state = self.lock();
-            state.pending.push((writes, done));
-            !std::mem::replace(&mut state.running, true)
-        };
-        if lead {
-            let this = self.clone();
-            let backend = backend.clone();
-            tokio::spawn(async move { this.drain(&backend).await });
-        }
-        match outcome.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(match &*e {
+        let backend = backend.clone();
+        let outcome = self
+            .batches
+            .submit(writes, move |batches| {
+                let backend = backend.clone();
+                async move {
+                    backend
+                        .apply(batches.into_iter().flatten().collect())
+                        .await?;
+                    backend.sync().await
+                }
+            })
+            .await;
+        match outcome {
+            Some(Ok(())) => Ok(()),
+            Some(Err(e)) => Err(match &*e {
                 StoreError::Sealed => StoreError::Sealed,
                 StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
                 other => StoreError::Backend(other.to_string()),
             }),
-            Err(_) => Err(StoreError::Backend("the write combiner stopped".into())),
-        }
-    }
-
-    async fn drain(&self, backend: &Arc<dyn Backend>) {
-        let mut guard = DrainGuard(self, false);
-        loop {
-            // Let writers that are already running join this batch (see `GroupCommit::gather`).
-            let mut seen = self.lock().pending.len();
-            for _ in 0..MAX_GATHER_YIELDS {
-                tokio::task::yield_now().await;
-                let now = self.lock().pending.len();
-                if now == seen {
-                    break;
-                }
-                seen = now;
-            }
-            let batch = {
-                let mut state = self.lock();
-                if state.pending.is_empty() {
-                    // Under the lock: writes queued after this start a new drain.
-                    state.running = false;
-                    guard.1 = true;
-                    return;
-                }
-                std::mem::take(&mut state.pending)
-            };
-            let mut writes = Vec::new();
-            let mut callers = Vec::with_capacity(batch.len());
-            for (w, done) in batch {
-                writes.extend(w);
-                callers.push(done);
-            }
-            let outcome = match backend.apply(writes).await {
-                Ok(()) => backend.sync().await,
-                Err(e) => Err(e),
-            }
-            .map_err(Arc::new);
-            for done in callers {
-                let _ = done.send(outcome.clone());
-            }
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Combining> {
-        match self.state.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
+            None => Err(StoreError::Backend("the write combiner stopped".into())),
         }
     }
 }

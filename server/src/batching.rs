@@ -1,0 +1,197 @@
+//! Combining the work of concurrent callers: each caller queues an item and waits; the first
+//! one to find no batch running starts a task that takes everything queued, does the work once
+//! for the whole batch, answers every caller with the shared outcome, and goes on while items
+//! keep arriving. Before each batch it yields to the runtime a few times while new items keep
+//! coming, so that requests already running join in. Under no load this costs one task and one
+//! yield; under load it turns N system calls (log appends, store batches and syncs) into one.
+//!
+//! No caller is answered before the work that carried its item is done. If the batch task
+//! ends without finishing (dropped, or panicking), whatever is still queued is answered with an
+//! error, and the next caller starts a new task.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// Longest gathering before a batch, in yields to the runtime.
+const MAX_GATHER_YIELDS: usize = 16;
+
+/// The commit window: yields to the runtime while `count` (items queued, tickets taken) keeps
+/// growing, at most [`MAX_GATHER_YIELDS`] times, so that requests already running can join the
+/// batch about to start; returns the last count seen.
+pub(crate) async fn gather(mut count: impl FnMut() -> u64) -> u64 {
+    let mut seen = count();
+    for _ in 0..MAX_GATHER_YIELDS {
+        tokio::task::yield_now().await;
+        let now = count();
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    seen
+}
+
+/// The outcome of one batch, shared by its callers.
+pub(crate) type Outcome<E> = Result<(), Arc<E>>;
+
+type Pending<T, E> = (T, tokio::sync::oneshot::Sender<Outcome<E>>);
+
+struct Queue<T, E> {
+    pending: Vec<Pending<T, E>>,
+    running: bool,
+}
+
+/// A queue of items of type `T` whose batches fail with `E`.
+pub(crate) struct Combiner<T, E> {
+    queue: Mutex<Queue<T, E>>,
+}
+
+impl<T, E> Default for Combiner<T, E> {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                running: false,
+            }),
+        }
+    }
+}
+
+impl<T, E> std::fmt::Debug for Combiner<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Combiner")
+    }
+}
+
+/// Answers what is still queued (with an error) if the batch task ends before it has emptied
+/// the queue.
+struct Guard<'a, T, E>(&'a Combiner<T, E>, bool);
+
+impl<T, E> Drop for Guard<'_, T, E> {
+    fn drop(&mut self) {
+        if !self.1 {
+            let mut queue = self.0.lock();
+            queue.running = false;
+            // Dropping the senders answers their callers with an error.
+            queue.pending.clear();
+        }
+    }
+}
+
+impl<T, E> Combiner<T, E> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<T, E>> {
+        match self.queue.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + Sync + 'static> Combiner<T, E> {
+    /// Queues `item` and waits for the outcome of the batch that carried it; `None` if the
+    /// batch task stopped before doing it. `work` does one batch; only the caller that starts
+    /// the batch task gives it, and it then serves every batch until the queue runs dry, so
+    /// every caller of one combiner must pass the same work.
+    pub(crate) async fn submit<W, F>(self: &Arc<Self>, item: T, work: W) -> Option<Outcome<E>>
+    where
+        W: Fn(Vec<T>) -> F + Send + 'static,
+        F: Future<Output = Result<(), E>> + Send,
+    {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let start = {
+            let mut queue = self.lock();
+            queue.pending.push((item, done));
+            !std::mem::replace(&mut queue.running, true)
+        };
+        if start {
+            let this = self.clone();
+            tokio::spawn(async move { this.drain(work).await });
+        }
+        outcome.await.ok()
+    }
+
+    async fn drain<W, F>(&self, work: W)
+    where
+        W: Fn(Vec<T>) -> F,
+        F: Future<Output = Result<(), E>>,
+    {
+        let mut guard = Guard(self, false);
+        loop {
+            gather(|| self.lock().pending.len() as u64).await;
+            let batch = {
+                let mut queue = self.lock();
+                if queue.pending.is_empty() {
+                    // Under the lock: an item queued after this starts a new task.
+                    queue.running = false;
+                    guard.1 = true;
+                    return;
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let (items, callers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+            let outcome = work(items).await.map_err(Arc::new);
+            for done in callers {
+                let _ = done.send(outcome.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_item_is_done_once_in_fewer_batches_than_items() {
+        let combiner: Arc<Combiner<u32, String>> = Arc::default();
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let batches = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let (combiner, done, batches) = (combiner.clone(), done.clone(), batches.clone());
+                tokio::spawn(async move {
+                    combiner
+                        .submit(i, move |items| {
+                            let (done, batches) = (done.clone(), batches.clone());
+                            async move {
+                                batches.fetch_add(1, Ordering::Relaxed);
+                                done.lock().expect("lock").extend(items);
+                                Ok(())
+                            }
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert!(matches!(task.await.expect("joins"), Some(Ok(()))));
+        }
+        let mut all = done.lock().expect("lock").clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..300).collect::<Vec<_>>());
+        assert!(batches.load(Ordering::Relaxed) < 300);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_its_callers_and_a_later_one_runs_again() {
+        let combiner: Arc<Combiner<u32, String>> = Arc::default();
+        // The same work for every caller (the batch task uses its starter's): the disk is full
+        // for the first batch only.
+        let full = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let work = move |_: Vec<u32>| {
+            let failing = full.swap(false, Ordering::Relaxed);
+            async move {
+                if failing {
+                    Err("disk full".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let failed = combiner.submit(1, work.clone()).await;
+        assert!(matches!(failed, Some(Err(e)) if *e == "disk full"));
+        let later = combiner.submit(2, work).await;
+        assert!(matches!(later, Some(Ok(()))));
+    }
+}
