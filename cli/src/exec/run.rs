@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use nix::sys::wait::{Id, WaitPidFlag, waitid};
 use nix::unistd::Pid;
 
-use super::signals::{ArmedProbe, Forwarder, Target};
 pub use super::signals::{FORWARDED, Signals};
+use super::signals::{Forwarder, Target};
 use crate::error::Error;
 use crate::mask::{MaskSet, StreamMasker};
 
@@ -111,7 +111,7 @@ fn duplicate(stream: &impl AsFd) -> Result<std::fs::File, Error> {
 }
 
 /// Runs the child to completion; returns the exit code vaultctl should exit with.
-pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
+pub fn run(spec: ChildSpec, mut signals: Signals) -> Result<u8, Error> {
     let Some((program, args)) = spec.command.split_first() else {
         return Err(Error::failed(
             "starting the command",
@@ -120,9 +120,9 @@ pub fn run(spec: ChildSpec, signals: Signals) -> Result<u8, Error> {
         ));
     };
     // The probe that tells group signals apart runs before the child, so it sees every signal
-    // the child sees; it is started before any descriptor it must not hold (the terminal's
-    // slave end, which openpty does not mark close-on-exec) is open.
-    let mut probe = ArmedProbe::start();
+    // the child sees; it was started with the handlers, before any descriptor it must not hold
+    // (the terminal's slave end, which openpty does not mark close-on-exec) is open.
+    let mut probe = signals.probe();
     let mut command = Command::new(program);
     command.args(args);
     for name in &spec.remove {

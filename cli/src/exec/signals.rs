@@ -19,8 +19,8 @@
 //!
 //! The probe has the signals blocked from its first instant (`posix_spawn` sets its mask; a
 //! `std::process::Command` would reset it to empty), so a group signal during its start-up
-//! neither kills it nor goes unrecorded, and it is started before the child, so it is there
-//! for the child's whole life. vaultctl's own mask is never changed, and the child is started
+//! neither kills it nor goes unrecorded, and it is started with the handlers, before login (its
+//! start-up overlaps the login), so it is there for the child's whole life. vaultctl's own mask is never changed, and the child is started
 //! with an empty one.
 
 use std::ffi::CString;
@@ -48,26 +48,41 @@ pub const FORWARDED: &[i32] = &[SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUS
 /// within one system call, and `timeout` sends to vaultctl and then to the group right after.
 const SETTLE: Duration = Duration::from_millis(3);
 
-/// The forwarded signals, caught from before login until the child has ended.
-pub struct Signals(SignalsInfo<WithOrigin>);
+/// The forwarded signals, caught from before login until the child has ended, and the probe,
+/// started with them so that its start-up overlaps the login.
+pub struct Signals {
+    info: SignalsInfo<WithOrigin>,
+    probe: Option<Spawning>,
+}
 
 impl Signals {
-    /// Installs the handlers: from now on these signals no longer end vaultctl.
+    /// Installs the handlers: from now on these signals no longer end vaultctl. Starts the
+    /// probe without waiting for it.
     pub fn install() -> Result<Signals, Error> {
-        SignalsInfo::<WithOrigin>::new(FORWARDED)
-            .map(Signals)
-            .map_err(|e| {
-                Error::failed(
-                    "setting up signal forwarding",
-                    e.to_string(),
-                    "report this as a bug",
-                )
-            })
+        let info = SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(|e| {
+            Error::failed(
+                "setting up signal forwarding",
+                e.to_string(),
+                "report this as a bug",
+            )
+        })?;
+        Ok(Signals {
+            info,
+            probe: Probe::spawn(),
+        })
     }
 
     /// The first signal that arrived since the last call, if any.
     pub fn arrived(&mut self) -> Option<i32> {
-        self.0.pending().next().map(|origin| origin.signal)
+        self.info.pending().next().map(|origin| origin.signal)
+    }
+
+    /// The probe started with the handlers, once it runs (`None` if it could not start).
+    pub(super) fn probe(&mut self) -> ArmedProbe {
+        ArmedProbe {
+            probe: self.probe.take().and_then(Spawning::ready),
+            before_child: 0,
+        }
     }
 }
 
@@ -88,7 +103,9 @@ impl Forwarder {
     /// Passes signals on to `target`, telling group signals apart with `probe` (started before
     /// the child, see [`Probe::start`]).
     pub(super) fn start(signals: Signals, target: Target, probe: ArmedProbe) -> Forwarder {
-        let Signals(mut signals) = signals;
+        let Signals {
+            info: mut signals, ..
+        } = signals;
         let handle = signals.handle();
         let thread = std::thread::spawn(move || forward(&mut signals, &target, probe));
         Forwarder { thread, handle }
@@ -108,14 +125,6 @@ pub(super) struct ArmedProbe {
 }
 
 impl ArmedProbe {
-    /// Starts the probe; call [`Self::child_starts`] right before starting the child.
-    pub(super) fn start() -> ArmedProbe {
-        ArmedProbe {
-            probe: Probe::start(),
-            before_child: 0,
-        }
-    }
-
     /// Notes what the probe has seen so far, as late as possible before the child starts.
     pub(super) fn child_starts(&mut self) {
         self.before_child = self.probe.as_ref().and_then(Probe::pending).unwrap_or(0);
@@ -200,10 +209,33 @@ fn forwarded_set() -> SigSet {
     set
 }
 
+/// A probe that was started and may not run yet.
+struct Spawning {
+    probe: Probe,
+    /// The read end of its stdout, where it says it runs.
+    ready: OwnedFd,
+}
+
+impl Spawning {
+    /// Waits until the probe runs; `None` (and the probe killed) if it does not.
+    fn ready(self) -> Option<Probe> {
+        let mut ready = [0u8; 1];
+        match std::io::Read::read(&mut std::fs::File::from(self.ready), &mut ready) {
+            Ok(1) => Some(self.probe),
+            _ => None,
+        }
+    }
+}
+
 impl Probe {
-    /// Starts a probe with the forwarded signals blocked (and at their default action, so an
-    /// ignored one is still recorded) from its first instant, and waits until it runs.
+    /// Starts a probe and waits until it runs.
     fn start() -> Option<Probe> {
+        Probe::spawn()?.ready()
+    }
+
+    /// Starts a probe with the forwarded signals blocked (and at their default action, so an
+    /// ignored one is still recorded) from its first instant.
+    fn spawn() -> Option<Spawning> {
         let exe = CString::new(std::env::current_exe().ok()?.into_os_string().into_vec()).ok()?;
         let arg = CString::new(PROBE_ARG).ok()?;
         let (stdin_read, stdin_write) = pipe2(OFlag::O_CLOEXEC).ok()?;
@@ -225,16 +257,14 @@ impl Probe {
         let no_env: [CString; 0] = [];
         let pid = posix_spawn(exe.as_c_str(), &actions, &attr, &[&exe, &arg], &no_env).ok()?;
         drop((stdin_read, ready_write));
-        let probe = Probe {
-            pid,
-            _stdin: stdin_write,
-        };
         // It says it is ready once it runs; its signals were blocked all along.
-        let mut ready = [0u8; 1];
-        match std::io::Read::read(&mut std::fs::File::from(ready_read), &mut ready) {
-            Ok(1) => Some(probe),
-            _ => None,
-        }
+        Some(Spawning {
+            probe: Probe {
+                pid,
+                _stdin: stdin_write,
+            },
+            ready: ready_read,
+        })
     }
 
     /// The signals pending on the probe, as a bit mask (bit N-1 for signal N), or `None` if it

@@ -40,12 +40,6 @@ use self::wrapped::Wrapped;
 /// What every masked run of output is replaced with.
 pub const REDACTED: &[u8] = b"***";
 
-/// Above this many pattern bytes the automaton is a contiguous NFA instead of a DFA. A DFA
-/// takes about 150 bytes per pattern byte (100 MiB and 0.25 s to build for 1,000 secrets with
-/// their variants, against 3 MiB for the NFA), and the automaton only checks the prefilter's
-/// few spans, so its speed hardly shows.
-const DFA_MAX_PATTERN_BYTES: usize = 64 * 1024;
-
 /// The patterns to mask, built once from the secret values and shared by the output streams.
 pub struct MaskSet {
     /// Sorted and deduplicated, each at least [`MIN_LEN`] bytes.
@@ -237,24 +231,24 @@ impl MaskSet {
     }
 }
 
+/// A contiguous NFA, not a DFA: the automaton only checks the prefilter's few spans, so a
+/// DFA's speed hardly shows, while building one costs about 150 bytes per pattern byte and,
+/// even for a single secret with its variants, milliseconds of every `vaultctl exec` start.
 pub(super) fn build_automaton(patterns: &[Vec<u8>]) -> Option<AhoCorasick> {
-    let total: usize = patterns.iter().map(Vec::len).sum();
-    let preferred = if total <= DFA_MAX_PATTERN_BYTES {
-        AhoCorasickKind::DFA
-    } else {
-        AhoCorasickKind::ContiguousNFA
-    };
-    [Some(preferred), Some(AhoCorasickKind::NoncontiguousNFA)]
-        .into_iter()
-        .find_map(|kind| {
-            AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .kind(kind)
-                // The spans handed over are a few dozen bytes: its own prefilter would not pay.
-                .prefilter(false)
-                .build(patterns)
-                .ok()
-        })
+    [
+        Some(AhoCorasickKind::ContiguousNFA),
+        Some(AhoCorasickKind::NoncontiguousNFA),
+    ]
+    .into_iter()
+    .find_map(|kind| {
+        AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(kind)
+            // The spans handed over are a few dozen bytes: its own prefilter would not pay.
+            .prefilter(false)
+            .build(patterns)
+            .ok()
+    })
 }
 
 impl fmt::Debug for MaskSet {
