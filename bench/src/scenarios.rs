@@ -131,6 +131,7 @@ pub fn http(quick: bool) -> Vec<Row> {
         200,
     );
     drop(bare_server);
+    eprintln!("running the sys/health benchmark…");
     let baseline = http_load::run(
         &server.addr,
         64,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use tokio::sync::Mutex;
+use zeroize::Zeroizing;
 
 /// Vault's default when a mount sets none.
 pub(crate) const DEFAULT_MAX_VERSIONS: u64 = 10;
@@ -144,8 +145,11 @@ fn version_key(path: &str, version: u64) -> Vec<u8> {
 /// One read result.
 #[derive(Debug)]
 pub enum ReadOutcome {
-    /// The live version: `{"data":…, "metadata":…}`.
-    Found(Value),
+    /// The live version: its stored JSON (checked to be JSON) and its metadata.
+    Found {
+        data: Zeroizing<Vec<u8>>,
+        metadata: Value,
+    },
     /// Deleted or destroyed: the envelope body Vault returns with a 404.
     Gone(Value),
 }
@@ -197,13 +201,17 @@ impl Kv {
             .get(Tree::Kv, &version_key(path, version))
             .await?
             .ok_or(KvError::NotFound)?;
-        let data: Value = serde_json::from_slice(&data).map_err(|_| StoreError::Corrupt {
-            tree: "kv",
-            key: path.to_owned(),
-        })?;
-        Ok(ReadOutcome::Found(
-            json!({"data": data, "metadata": meta.version_json(version)}),
-        ))
+        if serde_json::from_slice::<&serde_json::value::RawValue>(&data).is_err() {
+            return Err(StoreError::Corrupt {
+                tree: "kv",
+                key: path.to_owned(),
+            }
+            .into());
+        }
+        Ok(ReadOutcome::Found {
+            data,
+            metadata: meta.version_json(version),
+        })
     }
 
     /// Read-modify-write of `path`'s metadata: `change` sees the current metadata (`None` if

@@ -53,9 +53,9 @@ pub async fn handle(
                 None => None,
             };
             match app.kv.read(secret, version).await? {
-                ReadOutcome::Found(data) => {
+                ReadOutcome::Found { data, metadata } => {
                     app.metrics.secret_reads.inc();
-                    Ok(Reply::Data(data))
+                    Ok(Reply::Secret { data, metadata })
                 }
                 ReadOutcome::Gone(data) => Ok(Reply::GoneEnvelope(data)),
             }

@@ -5,7 +5,10 @@
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
 /// A response with a body of the given type; every response is `Cache-Control: no-store`.
 fn body_response(
@@ -52,6 +55,12 @@ pub enum Reply {
     Raw(StatusCode, Value),
     /// 200 with a public, briefly cacheable body (OIDC discovery and keys).
     Public(Value),
+    /// 200 with the envelope around a KV version: `data` is the stored JSON, sent as it is
+    /// (checked when read, never parsed into a tree and written out again).
+    Secret {
+        data: Zeroizing<Vec<u8>>,
+        metadata: Value,
+    },
     /// 404 carrying a full envelope (a deleted or destroyed KV version).
     GoneEnvelope(Value),
     NoContent,
@@ -59,23 +68,58 @@ pub enum Reply {
     Text(String),
 }
 
-fn envelope(request_id: &str, data: Value, auth: Value) -> Value {
-    json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": 0,
-        "data": data,
-        "wrap_info": null,
-        "warnings": null,
-        "auth": auth,
-    })
+/// Vault's success envelope, serialized straight from its parts (fields in the order a JSON
+/// object of them would have: sorted).
+#[derive(Serialize)]
+struct Envelope<'a, D: Serialize, A: Serialize> {
+    auth: A,
+    data: D,
+    lease_duration: u64,
+    lease_id: &'a str,
+    renewable: bool,
+    request_id: &'a str,
+    warnings: Option<()>,
+    wrap_info: Option<()>,
+}
+
+impl<'a, D: Serialize, A: Serialize> Envelope<'a, D, A> {
+    fn new(request_id: &'a str, data: D, auth: A) -> Self {
+        Envelope {
+            auth,
+            data,
+            lease_duration: 0,
+            lease_id: "",
+            renewable: false,
+            request_id,
+            warnings: None,
+            wrap_info: None,
+        }
+    }
+
+    fn respond(&self, status: StatusCode) -> Response {
+        let bytes = serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec());
+        body_response(status, "application/json", bytes)
+    }
+}
+
+/// A KV version's `data` and `metadata`.
+#[derive(Serialize)]
+struct SecretData<'a> {
+    data: &'a RawValue,
+    metadata: &'a Value,
+}
+
+/// The stored JSON of a KV version as a raw value; `None` if it is not JSON.
+fn raw_json(bytes: &[u8]) -> Option<&RawValue> {
+    serde_json::from_slice(bytes).ok()
 }
 
 impl Reply {
     pub fn status(&self) -> StatusCode {
         match self {
-            Reply::Data(_) | Reply::Auth(_) | Reply::Leased { .. } => StatusCode::OK,
+            Reply::Data(_) | Reply::Auth(_) | Reply::Leased { .. } | Reply::Secret { .. } => {
+                StatusCode::OK
+            }
             Reply::Raw(status, _) => *status,
             Reply::Public(_) => StatusCode::OK,
             Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
@@ -86,23 +130,34 @@ impl Reply {
 
     pub fn into_response(self, request_id: &str) -> Response {
         match self {
-            Reply::Data(data) => {
-                json_response(StatusCode::OK, &envelope(request_id, data, Value::Null))
-            }
-            Reply::Auth(auth) => {
-                json_response(StatusCode::OK, &envelope(request_id, Value::Null, auth))
-            }
+            Reply::Data(data) => Envelope::new(request_id, data, ()).respond(StatusCode::OK),
+            Reply::Auth(auth) => Envelope::new(request_id, (), auth).respond(StatusCode::OK),
             Reply::Leased {
                 lease_id,
                 lease_duration,
                 data,
-            } => {
-                let mut body = envelope(request_id, data, Value::Null);
-                body["lease_id"] = json!(lease_id);
-                body["lease_duration"] = json!(lease_duration);
-                body["renewable"] = json!(true);
-                json_response(StatusCode::OK, &body)
+            } => Envelope {
+                lease_id: &lease_id,
+                lease_duration,
+                renewable: true,
+                ..Envelope::new(request_id, data, ())
             }
+            .respond(StatusCode::OK),
+            Reply::Secret { data, metadata } => match raw_json(&data) {
+                Some(data) => Envelope::new(
+                    request_id,
+                    SecretData {
+                        data,
+                        metadata: &metadata,
+                    },
+                    (),
+                )
+                .respond(StatusCode::OK),
+                None => json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"errors": ["stored secret is not JSON"]}),
+                ),
+            },
             Reply::Raw(status, body) => json_response(status, &body),
             Reply::Public(body) => {
                 let mut response = json_response(StatusCode::OK, &body);
@@ -112,10 +167,9 @@ impl Reply {
                 }
                 response
             }
-            Reply::GoneEnvelope(data) => json_response(
-                StatusCode::NOT_FOUND,
-                &envelope(request_id, data, Value::Null),
-            ),
+            Reply::GoneEnvelope(data) => {
+                Envelope::new(request_id, data, ()).respond(StatusCode::NOT_FOUND)
+            }
             Reply::NoContent => no_content(),
             Reply::Text(text) => body_response(
                 StatusCode::OK,

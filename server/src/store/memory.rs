@@ -95,6 +95,10 @@ impl State {
 
 #[async_trait::async_trait]
 impl Backend for MemoryBackend {
+    fn exclusive(&self) -> bool {
+        true
+    }
+
     async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().get(tree, key).cloned())
     }

@@ -17,6 +17,7 @@ pub mod memory;
 pub mod postgres;
 pub mod sealed;
 pub mod sled_backend;
+pub mod write_watch;
 
 /// Logical trees. Each is a key namespace in the backend and part of every record's AAD, so a
 /// ciphertext moved from one tree to another fails to decrypt.
@@ -191,6 +192,13 @@ pub trait Backend: Send + Sync + 'static {
     /// (a single-process engine needs none).
     fn config_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         None
+    }
+    /// Whether this process is the store's only writer and every write is applied within the
+    /// call that makes it (none lands after its future is dropped): then a cache of records,
+    /// invalidated by this process's own writes, is never stale. sled holds its directory
+    /// lock; PostgreSQL is shared by replicas, so it says no.
+    fn exclusive(&self) -> bool {
+        false
     }
 }
 

@@ -49,6 +49,11 @@ pub struct SealedStore {
     /// Bumped by every seal. Work that installs keys after awaiting (unseal, rotation, a
     /// reload) installs them only if no seal happened since it began: a seal is never undone.
     seals: Arc<std::sync::atomic::AtomicU64>,
+    /// Set once the store was seen initialised: initialisation is never undone, so from then
+    /// on `sys/health` and the seal status need no read of an exclusive backend.
+    initialized: Arc<std::sync::atomic::AtomicBool>,
+    /// Writes to the token tree, for the token store's cache of records.
+    token_writes: Arc<super::write_watch::WriteWatch>,
 }
 
 impl std::fmt::Debug for SealedStore {
@@ -68,7 +73,27 @@ impl SealedStore {
             combiner: Arc::default(),
             rotation: Arc::default(),
             seals: Arc::default(),
+            initialized: Arc::default(),
+            token_writes: Arc::default(),
         }
+    }
+
+    /// The watch over writes to the token tree, when a cache of token records can be exact:
+    /// only with an exclusive backend (see [`Backend::exclusive`]); replicas sharing a
+    /// database have no cache, as another replica's revocation would not reach it.
+    pub fn token_writes(&self) -> Option<&super::write_watch::WriteWatch> {
+        self.backend.exclusive().then_some(&*self.token_writes)
+    }
+
+    /// Watches a batch while it is written if it touches the token tree.
+    fn watch<'a, I>(&'a self, trees: I) -> Option<super::write_watch::Watched<'a>>
+    where
+        I: IntoIterator<Item = Tree>,
+    {
+        trees
+            .into_iter()
+            .any(|tree| tree == Tree::Tokens)
+            .then(|| self.token_writes.begin())
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -76,7 +101,16 @@ impl SealedStore {
     }
 
     pub async fn is_initialized(&self) -> Result<bool, StoreError> {
-        keyring::is_initialized(&*self.backend).await
+        use std::sync::atomic::Ordering;
+        // A shared database is read every time: health then also says whether it answers.
+        if self.backend.exclusive() && self.initialized.load(Ordering::Acquire) {
+            return Ok(true);
+        }
+        let initialized = keyring::is_initialized(&*self.backend).await?;
+        if initialized {
+            self.initialized.store(true, Ordering::Release);
+        }
+        Ok(initialized)
     }
 
     pub fn is_sealed(&self) -> bool {
@@ -168,6 +202,7 @@ impl SealedStore {
         let mut keys = self.write_keys();
         self.seals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *keys = None;
+        self.token_writes.bump();
     }
 
     fn seal_count(&self) -> u64 {
@@ -323,6 +358,7 @@ impl SealedStore {
     ) -> Result<bool, StoreError> {
         let keyring = self.require_keyring()?;
         let stored = Self::encrypt_record(&keyring, tree, key, plaintext)?;
+        let _watched = self.watch([tree]);
         self.backend
             .compare_and_swap(tree, key, None, Some(stored))
             .await
@@ -331,6 +367,7 @@ impl SealedStore {
     /// Deletes records without decrypting anything.
     pub async fn delete(&self, tree: Tree, keys: Vec<Vec<u8>>) -> Result<(), StoreError> {
         self.require_keyring()?;
+        let _watched = self.watch([tree]);
         self.backend
             .apply(
                 keys.into_iter()
@@ -366,6 +403,7 @@ impl SealedStore {
     /// before acknowledging.
     pub async fn write(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
         let encrypted = self.encrypt_writes(writes)?;
+        let _watched = self.watch(encrypted.iter().map(|w| w.tree));
         self.backend.apply(encrypted).await
     }
 
@@ -378,6 +416,7 @@ impl SealedStore {
         writes: Vec<PlainWrite>,
     ) -> Result<bool, StoreError> {
         let encrypted = self.encrypt_writes(writes)?;
+        let _watched = self.watch(encrypted.iter().map(|w| w.tree));
         self.backend.apply_if(guards, encrypted).await
     }
 
@@ -386,6 +425,9 @@ impl SealedStore {
     /// `WriteCombiner`). For writes that need no guard, such as a new token's records.
     pub async fn write_durable(&self, writes: Vec<PlainWrite>) -> Result<(), StoreError> {
         let encrypted = self.encrypt_writes(writes)?;
+        // Combined batches land when their leader applies them, which may be after this
+        // future was dropped; they only create records (new tokens), which no cache holds.
+        let _watched = self.watch(encrypted.iter().map(|w| w.tree));
         self.combiner.apply_durably(&self.backend, encrypted).await
     }
 

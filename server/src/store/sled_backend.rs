@@ -40,6 +40,10 @@ impl SledBackend {
 
 #[async_trait::async_trait]
 impl Backend for SledBackend {
+    fn exclusive(&self) -> bool {
+        true
+    }
+
     async fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self
             .db

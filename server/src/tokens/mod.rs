@@ -11,6 +11,7 @@
 //!   creation and at every renewal), so no descendant outlives an ancestor even before the
 //!   sweeper removes expired records.
 
+mod cache;
 pub(crate) mod presented;
 
 pub use presented::{PresentedToken, PresentedTokenError};
@@ -216,6 +217,8 @@ pub struct TokenStore {
     /// concurrent requests cannot overspend uses, resurrect a revoked token or add a child to
     /// a token being revoked. Revoking a token that has children takes every stripe, in order.
     stripes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
+    /// Records of recent lookups, exact through the store's watch over token writes.
+    cache: std::sync::Arc<cache::TokenCache>,
 }
 
 const STRIPES: usize = 64;
@@ -225,6 +228,7 @@ impl TokenStore {
         Self {
             store,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            cache: std::sync::Arc::default(),
         }
     }
 
@@ -362,10 +366,24 @@ impl TokenStore {
         Ok(Some(issued))
     }
 
-    /// Looks a token up; expired records are treated as absent and removed.
+    /// Looks a token up; expired records are treated as absent and removed. Answered from
+    /// the cache when nothing was written to the token tree since the record was read.
     pub async fn lookup(&self, token: &PresentedToken) -> Result<Option<TokenRecord>, StoreError> {
         let key = self.hmac_of(token.expose())?;
-        self.lookup_by_key(&key).await
+        let Some(watch) = self.store.token_writes() else {
+            return self.lookup_by_key(&key).await;
+        };
+        if let Some(record) = self.cache.get(watch, &key)
+            && !record.is_expired(unix_now())
+        {
+            return Ok(Some(record));
+        }
+        let epoch = watch.quiet_epoch();
+        let record = self.lookup_by_key(&key).await?;
+        if let (Some(epoch), Some(record)) = (epoch, &record) {
+            self.cache.keep(watch, epoch, &key, record);
+        }
+        Ok(record)
     }
 
     async fn lookup_by_key(&self, key: &[u8]) -> Result<Option<TokenRecord>, StoreError> {
@@ -676,6 +694,67 @@ mod tests {
         let issued = tokens.create(new).await.expect("create");
         let presented: PresentedToken = issued.token.expose().parse().expect("well formed");
         (tokens, presented, issued.record)
+    }
+
+    /// The cache answers repeated lookups, and every change to a record — a renewal, a
+    /// revocation through another handle of the store, a seal — is seen by the next lookup.
+    #[tokio::test]
+    async fn cached_lookups_see_every_change_at_once() {
+        let (tokens, token, _) = store_and_token(limited(0)).await;
+        let other = tokens.clone();
+        let watch = tokens
+            .store
+            .token_writes()
+            .expect("the memory backend is exclusive");
+        assert!(tokens.lookup(&token).await.expect("lookup").is_some());
+        let key = tokens.storage_key(&token).expect("key");
+        assert!(tokens.cache.get(watch, &key).is_some(), "kept after a read");
+
+        let renewed = other
+            .modify(&token, |mut r| {
+                r.meta.insert("renewed".into(), "yes".into());
+                Ok::<_, ()>(r)
+            })
+            .await
+            .expect("modify");
+        assert!(renewed.is_some());
+        assert!(tokens.cache.get(watch, &key).is_none(), "a write drops it");
+        let seen = tokens.lookup(&token).await.expect("lookup").expect("live");
+        assert_eq!(seen.meta.get("renewed").map(String::as_str), Some("yes"));
+
+        assert!(tokens.lookup(&token).await.expect("lookup").is_some());
+        other.revoke(&token).await.expect("revoke");
+        assert!(tokens.lookup(&token).await.expect("lookup").is_none());
+
+        // A seal drops every entry (and lookups answer sealed meanwhile).
+        let (tokens, token, _) = store_and_token(limited(0)).await;
+        assert!(tokens.lookup(&token).await.expect("lookup").is_some());
+        let watch = tokens.store.token_writes().expect("exclusive");
+        let epoch = watch.quiet_epoch().expect("quiet");
+        tokens.store.seal();
+        assert!(!watch.still(epoch));
+        assert!(tokens.lookup(&token).await.is_err());
+    }
+
+    /// A read that overlapped a write is not kept: the write may have landed after it.
+    #[tokio::test]
+    async fn a_read_overlapping_a_write_is_not_kept() {
+        let (tokens, token, record) = store_and_token(limited(0)).await;
+        let watch = tokens.store.token_writes().expect("exclusive");
+        let key = tokens.storage_key(&token).expect("key");
+        let epoch = watch.quiet_epoch().expect("quiet");
+        let write = watch.begin();
+        tokens.cache.keep(watch, epoch, &key, &record);
+        drop(write);
+        assert!(tokens.cache.get(watch, &key).is_none());
+        // Limited-use tokens are never kept.
+        let epoch = watch.quiet_epoch().expect("quiet");
+        let limited = TokenRecord {
+            num_uses: 3,
+            ..record
+        };
+        tokens.cache.keep(watch, epoch, &key, &limited);
+        assert!(tokens.cache.get(watch, &key).is_none());
     }
 
     #[tokio::test]
