@@ -57,6 +57,45 @@ fn env_quiet() -> [(&'static str, &'static str); 2] {
 }
 
 /// The bare axum server of `src/bin/bare-axum.rs`, killed on drop.
+/// CPU time (user + system) a process spent during a load run, per request: steadier than a
+/// rate on a shared machine, and it says what each request costs the server.
+struct CpuMeter {
+    pid: u32,
+    start: f64,
+}
+
+impl CpuMeter {
+    fn of(pid: u32) -> CpuMeter {
+        CpuMeter {
+            pid,
+            start: cpu_seconds(pid),
+        }
+    }
+
+    /// Microseconds of CPU per request of `load`.
+    fn per_request(self, load: &http_load::LoadResult) -> f64 {
+        (cpu_seconds(self.pid) - self.start) * 1e6 / load.requests.max(1) as f64
+    }
+}
+
+/// utime + stime of `pid` from `/proc/PID/stat`, in seconds (clock ticks of 1/100 s).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 struct BareAxum {
     child: std::process::Child,
     addr: String,
@@ -122,6 +161,7 @@ pub fn http(quick: bool) -> Vec<Row> {
         body: None,
     }]);
     let bare_server = BareAxum::start();
+    let bare_cpu = CpuMeter::of(bare_server.child.id());
     let bare = http_load::run(
         &bare_server.addr,
         64,
@@ -130,8 +170,10 @@ pub fn http(quick: bool) -> Vec<Row> {
         true,
         200,
     );
+    let bare_cpu = bare_cpu.per_request(&bare);
     drop(bare_server);
     eprintln!("running the sys/health benchmark…");
+    let health_cpu = CpuMeter::of(server.pid());
     let baseline = http_load::run(
         &server.addr,
         64,
@@ -147,7 +189,9 @@ pub fn http(quick: bool) -> Vec<Row> {
         token: Some(token),
         body: None,
     }]);
+    let health_cpu = health_cpu.per_request(&baseline);
     eprintln!("running the KV read benchmark…");
+    let kv_cpu = CpuMeter::of(server.pid());
     let kv = http_load::run(
         &server.addr,
         64,
@@ -157,12 +201,14 @@ pub fn http(quick: bool) -> Vec<Row> {
         200,
     );
 
+    let kv_cpu = kv_cpu.per_request(&kv);
     // Fresh signed JWTs (unique jti each), signed before the clock starts.
     let count = if quick { 6_000 } else { 40_000 };
     eprintln!("signing {count} RS256 JWTs for the login benchmark…");
     let issuer = Arc::new(issuer);
     let logins = signed_logins(&issuer, count);
     eprintln!("running the login benchmark…");
+    let login_cpu = CpuMeter::of(server.pid());
     let login = http_load::run(
         &server.addr,
         64,
@@ -172,25 +218,26 @@ pub fn http(quick: bool) -> Vec<Row> {
         200,
     );
 
+    let login_cpu = login_cpu.per_request(&login);
     let bare_rate = bare.rate();
     let health_rate = baseline.rate();
     let rows = vec![
         Row {
             scenario: "sys/health (unaudited, no token), 64 clients".into(),
             figure: format!(
-                "{health_rate:.0}/s, p99 {:.2} ms",
+                "{health_rate:.0}/s, p99 {:.2} ms, {health_cpu:.1} µs CPU/req",
                 baseline.percentile_ms(0.99)
             ),
-            baseline: format!("bare axum {bare_rate:.0}/s"),
+            baseline: format!("bare axum {bare_rate:.0}/s, {bare_cpu:.1} µs CPU/req"),
             ratio: format!("{:.2}x", health_rate / bare_rate),
             target: "≥ 0.9x bare axum".into(),
             met: Some(health_rate / bare_rate >= 0.9 && baseline.errors == 0),
-            json: json!({"rate": health_rate, "p99_ms": baseline.percentile_ms(0.99), "errors": baseline.errors, "bare_axum_rate": bare_rate, "bare_axum_p99_ms": bare.percentile_ms(0.99)}),
+            json: json!({"rate": health_rate, "p99_ms": baseline.percentile_ms(0.99), "errors": baseline.errors, "cpu_us_per_request": health_cpu, "bare_axum_rate": bare_rate, "bare_axum_p99_ms": bare.percentile_ms(0.99), "bare_axum_cpu_us_per_request": bare_cpu}),
         },
         Row {
             scenario: "JWT login (RS256, policy, durable token, audit), 64 clients".into(),
             figure: format!(
-                "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
+                "{:.0}/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, {login_cpu:.0} µs CPU/req",
                 login.rate(),
                 login.percentile_ms(0.5),
                 login.percentile_ms(0.99),
@@ -202,12 +249,12 @@ pub fn http(quick: bool) -> Vec<Row> {
             met: Some(
                 login.rate() >= 8000.0 && login.percentile_ms(0.99) <= 10.0 && login.errors == 0,
             ),
-            json: json!({"rate": login.rate(), "p50_ms": login.percentile_ms(0.5), "p99_ms": login.percentile_ms(0.99), "errors": login.errors, "requests": login.requests, "bare_axum_rate": bare_rate, "health_rate": health_rate}),
+            json: json!({"rate": login.rate(), "p50_ms": login.percentile_ms(0.5), "p99_ms": login.percentile_ms(0.99), "errors": login.errors, "requests": login.requests, "cpu_us_per_request": login_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate}),
         },
         Row {
             scenario: "KV v2 read with a token (ACL, decrypt, audit), 64 clients".into(),
             figure: format!(
-                "{:.0}/s, p99 {:.2} ms, {} errors",
+                "{:.0}/s, p99 {:.2} ms, {} errors, {kv_cpu:.1} µs CPU/req",
                 kv.rate(),
                 kv.percentile_ms(0.99),
                 kv.errors
@@ -216,7 +263,7 @@ pub fn http(quick: bool) -> Vec<Row> {
             ratio: format!("{:.2}x", kv.rate() / bare_rate),
             target: "≥ 0.6x bare axum".into(),
             met: Some(kv.rate() / bare_rate >= 0.6 && kv.errors == 0),
-            json: json!({"rate": kv.rate(), "p99_ms": kv.percentile_ms(0.99), "errors": kv.errors, "bare_axum_rate": bare_rate, "health_rate": health_rate, "ratio_to_health": kv.rate() / health_rate}),
+            json: json!({"rate": kv.rate(), "p99_ms": kv.percentile_ms(0.99), "errors": kv.errors, "cpu_us_per_request": kv_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate, "ratio_to_health": kv.rate() / health_rate}),
         },
     ];
     drop(server);

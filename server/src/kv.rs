@@ -6,10 +6,12 @@
 
 use crate::clock::rfc3339_now;
 use crate::store::sealed::SealedStore;
+use crate::store::write_watch::ExactCache;
 use crate::store::{PlainWrite, StoreError, Tree};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tokio::sync::Mutex;
 use zeroize::Zeroizing;
 
@@ -160,7 +162,14 @@ pub struct Kv {
     /// Serialises this replica's writes, so its own writers do not race each other's guards.
     /// Correctness across replicas comes from the guarded writes (see [`Kv::update`]).
     write_lock: Mutex<()>,
+    /// Parsed metadata of recent reads, exact through the store's watch over KV writes (see
+    /// `store::write_watch`): any write to the KV tree drops it before it returns.
+    meta_cache: ExactCache<String, Arc<Metadata>>,
 }
+
+/// How long, at most, cached metadata is used, and how many paths are kept.
+const META_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+const META_CACHE_ENTRIES: usize = 16_384;
 
 /// Fresh metadata for a path that does not exist yet.
 fn new_metadata(now: &str) -> Metadata {
@@ -176,7 +185,27 @@ impl Kv {
         Self {
             store,
             write_lock: Mutex::new(()),
+            meta_cache: ExactCache::new(META_CACHE_AGE, META_CACHE_ENTRIES),
         }
+    }
+
+    /// The metadata of `path` for a read: from the cache while it is exact, else from the
+    /// store (and then kept).
+    async fn current_metadata(&self, path: &str) -> Result<Option<Arc<Metadata>>, KvError> {
+        validate_path(path)?;
+        let Some(watch) = self.store.watch_of(Tree::Kv) else {
+            return Ok(self.metadata(path).await?.map(Arc::new));
+        };
+        if let Some(meta) = self.meta_cache.get(watch, path) {
+            return Ok(Some(meta));
+        }
+        let epoch = watch.quiet_epoch();
+        let meta = self.metadata(path).await?.map(Arc::new);
+        if let (Some(epoch), Some(meta)) = (epoch, &meta) {
+            self.meta_cache
+                .keep(watch, epoch, path.to_owned(), Arc::clone(meta));
+        }
+        Ok(meta)
     }
 
     pub async fn metadata(&self, path: &str) -> Result<Option<Metadata>, KvError> {
@@ -185,7 +214,10 @@ impl Kv {
     }
 
     pub async fn read(&self, path: &str, version: Option<u64>) -> Result<ReadOutcome, KvError> {
-        let meta = self.metadata(path).await?.ok_or(KvError::NotFound)?;
+        let meta = self
+            .current_metadata(path)
+            .await?
+            .ok_or(KvError::NotFound)?;
         let version = match version {
             None | Some(0) => meta.current_version,
             Some(v) => v,
@@ -572,6 +604,46 @@ mod tests {
         let meta = a.metadata("q").await.expect("read").expect("exists");
         assert_eq!(meta.current_version, 20);
         assert_eq!(meta.versions.len() as u64, DEFAULT_MAX_VERSIONS);
+    }
+
+    /// Reads come from cached metadata, and each change made through another engine on the
+    /// same store — a new version, a soft delete, an undelete, a destroy — is seen by the next.
+    #[tokio::test]
+    async fn reads_through_the_metadata_cache_see_every_change_at_once() {
+        let (store, _) = crate::store::memory::unsealed_store().await;
+        let reader = Kv::new(store.clone());
+        let writer = Kv::new(store.clone());
+        let current = |outcome: ReadOutcome| match outcome {
+            ReadOutcome::Found { data, metadata } => {
+                let data: Value = serde_json::from_slice(&data).expect("JSON");
+                Some((data["n"].as_u64(), metadata["version"].as_u64()))
+            }
+            ReadOutcome::Gone(_) => None,
+        };
+        writer.write("c", data(1), None).await.expect("write");
+        assert_eq!(
+            current(reader.read("c", None).await.expect("read")),
+            Some((Some(1), Some(1)))
+        );
+        let watch = store.watch_of(Tree::Kv).expect("exclusive");
+        assert!(reader.meta_cache.get(watch, "c").is_some(), "kept");
+        writer.write("c", data(2), None).await.expect("write");
+        assert_eq!(
+            current(reader.read("c", None).await.expect("read")),
+            Some((Some(2), Some(2)))
+        );
+        writer.delete_versions("c", None).await.expect("delete");
+        assert_eq!(current(reader.read("c", None).await.expect("read")), None);
+        writer
+            .undelete_versions("c", vec![2])
+            .await
+            .expect("undelete");
+        assert!(current(reader.read("c", None).await.expect("read")).is_some());
+        writer
+            .destroy_versions("c", vec![2])
+            .await
+            .expect("destroy");
+        assert_eq!(current(reader.read("c", None).await.expect("read")), None);
     }
 
     #[test]

@@ -126,15 +126,16 @@ fn new_request_id() -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&hi.to_be_bytes());
     bytes[8..].copy_from_slice(&lo.to_be_bytes());
-    let h = crate::crypto::hex(&bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut id = String::with_capacity(36);
+    for (i, byte) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            id.push('-');
+        }
+        id.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        id.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
+    id
 }
 
 /// The audit line written before a request is served (serialized straight from borrows).
@@ -181,13 +182,22 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         ..Default::default()
     };
     let method = request.method().clone();
-    let raw_path = request.uri().path().to_owned();
+    let route = crate::metrics::route_of(request.uri().path());
     let started = std::time::Instant::now();
-    let audit_path = raw_path
-        .trim_start_matches("/v1/")
-        .trim_end_matches('/')
-        .to_owned();
-    let audited = app.audit.enabled() && !unaudited(&audit_path);
+    let audit_path = {
+        let path = request.uri().path();
+        let path = path
+            .strip_prefix("/v1/")
+            .unwrap_or(path)
+            .trim_end_matches('/');
+        if app.audit.enabled() && !unaudited(path) {
+            Some(path.to_owned())
+        } else {
+            None
+        }
+    };
+    let audited = audit_path.is_some();
+    let audit_path = audit_path.unwrap_or_default();
     let remote_address = ctx.client.filter(|_| audited).map(|a| a.ip().to_string());
     // Fail closed before anything happens: a request that cannot be audited is not served.
     if audited {
@@ -240,11 +250,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         }
     }
     app.metrics
-        .request_duration
-        .get_or_create(&crate::metrics::RouteLabels {
-            route: crate::metrics::route_of(&raw_path),
-        })
-        .observe(started.elapsed().as_secs_f64());
+        .observe_request(route, started.elapsed().as_secs_f64());
     match result {
         Ok(reply) => reply.into_response(&ctx.request_id),
         Err(e) => e.into_response(),

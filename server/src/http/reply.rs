@@ -53,6 +53,8 @@ pub enum Reply {
     },
     /// A body sent as-is (sys endpoints are not enveloped).
     Raw(StatusCode, Value),
+    /// A JSON body already serialized (from a struct, without a `Value` tree).
+    Json(StatusCode, Vec<u8>),
     /// 200 with a public, briefly cacheable body (OIDC discovery and keys).
     Public(Value),
     /// 200 with the envelope around a KV version: `data` is the stored JSON, sent as it is
@@ -120,7 +122,7 @@ impl Reply {
             Reply::Data(_) | Reply::Auth(_) | Reply::Leased { .. } | Reply::Secret { .. } => {
                 StatusCode::OK
             }
-            Reply::Raw(status, _) => *status,
+            Reply::Raw(status, _) | Reply::Json(status, _) => *status,
             Reply::Public(_) => StatusCode::OK,
             Reply::GoneEnvelope(_) => StatusCode::NOT_FOUND,
             Reply::NoContent => StatusCode::NO_CONTENT,
@@ -159,6 +161,7 @@ impl Reply {
                 ),
             },
             Reply::Raw(status, body) => json_response(status, &body),
+            Reply::Json(status, body) => body_response(status, "application/json", body),
             Reply::Public(body) => {
                 let mut response = json_response(StatusCode::OK, &body);
                 let cache = format!("public, max-age={}", crate::identity::PUBLIC_MAX_AGE);

@@ -195,15 +195,32 @@ async fn health(app: &SharedApp, req: &Req) -> Result<Reply, ApiError> {
     };
     let status =
         StatusCode::from_u16(status).map_err(|_| ApiError::BadRequest("bad status code".into()))?;
-    Ok(Reply::Raw(
-        status,
-        json!({
-            "initialized": initialized, "sealed": sealed, "standby": false,
-            "performance_standby": false, "replication_performance_mode": "disabled",
-            "replication_dr_mode": "disabled", "server_time_utc": crate::clock::unix_now(),
-            "version": VERSION,
-        }),
-    ))
+    let body = Health {
+        initialized,
+        performance_standby: false,
+        replication_dr_mode: "disabled",
+        replication_performance_mode: "disabled",
+        sealed,
+        server_time_utc: crate::clock::unix_now(),
+        standby: false,
+        version: VERSION,
+    };
+    let body =
+        serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("health body: {e}")))?;
+    Ok(Reply::Json(status, body))
+}
+
+/// `sys/health`'s body (fields sorted, as Vault's JSON has them).
+#[derive(serde::Serialize)]
+struct Health {
+    initialized: bool,
+    performance_standby: bool,
+    replication_dr_mode: &'static str,
+    replication_performance_mode: &'static str,
+    sealed: bool,
+    server_time_utc: u64,
+    standby: bool,
+    version: &'static str,
 }
 
 async fn seal_status(app: &SharedApp) -> Result<Value, ApiError> {

@@ -39,6 +39,9 @@ pub struct Versioned<T> {
 pub type PlainRecord = (Vec<u8>, Zeroizing<Vec<u8>>);
 
 /// An encrypted view of a backend. Cheap to clone.
+/// The trees whose writes are watched for exact caches.
+const WATCHED: [Tree; 2] = [Tree::Tokens, Tree::Kv];
+
 #[derive(Clone)]
 pub struct SealedStore {
     backend: Arc<dyn Backend>,
@@ -52,8 +55,8 @@ pub struct SealedStore {
     /// Set once the store was seen initialised: initialisation is never undone, so from then
     /// on `sys/health` and the seal status need no read of an exclusive backend.
     initialized: Arc<std::sync::atomic::AtomicBool>,
-    /// Writes to the token tree, for the token store's cache of records.
-    token_writes: Arc<super::write_watch::WriteWatch>,
+    /// Writes to the token and KV trees, for the caches of token records and KV metadata.
+    watches: Arc<[super::write_watch::WriteWatch; WATCHED.len()]>,
 }
 
 impl std::fmt::Debug for SealedStore {
@@ -74,26 +77,35 @@ impl SealedStore {
             rotation: Arc::default(),
             seals: Arc::default(),
             initialized: Arc::default(),
-            token_writes: Arc::default(),
+            watches: Arc::default(),
         }
     }
 
-    /// The watch over writes to the token tree, when a cache of token records can be exact:
-    /// only with an exclusive backend (see [`Backend::exclusive`]); replicas sharing a
-    /// database have no cache, as another replica's revocation would not reach it.
-    pub fn token_writes(&self) -> Option<&super::write_watch::WriteWatch> {
-        self.backend.exclusive().then_some(&*self.token_writes)
+    /// The watch over writes to `tree` (one of [`WATCHED`]), when a cache of its records can
+    /// be exact: only with an exclusive backend (see [`Backend::exclusive`]); replicas sharing
+    /// a database have no cache, as another replica's writes would not reach it.
+    pub fn watch_of(&self, tree: Tree) -> Option<&super::write_watch::WriteWatch> {
+        let index = WATCHED.iter().position(|&t| t == tree)?;
+        self.backend.exclusive().then(|| &self.watches[index])
     }
 
-    /// Watches a batch while it is written if it touches the token tree.
-    fn watch<'a, I>(&'a self, trees: I) -> Option<super::write_watch::Watched<'a>>
+    /// Watches a batch while it is written, on each watched tree it touches.
+    fn watch<I>(&self, trees: I) -> Vec<super::write_watch::Watched<'_>>
     where
         I: IntoIterator<Item = Tree>,
     {
-        trees
-            .into_iter()
-            .any(|tree| tree == Tree::Tokens)
-            .then(|| self.token_writes.begin())
+        let mut touched = [false; WATCHED.len()];
+        for tree in trees {
+            if let Some(index) = WATCHED.iter().position(|&t| t == tree) {
+                touched[index] = true;
+            }
+        }
+        self.watches
+            .iter()
+            .zip(touched)
+            .filter(|(_, touched)| *touched)
+            .map(|(watch, _)| watch.begin())
+            .collect()
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
@@ -202,7 +214,9 @@ impl SealedStore {
         let mut keys = self.write_keys();
         self.seals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         *keys = None;
-        self.token_writes.bump();
+        for watch in self.watches.iter() {
+            watch.bump();
+        }
     }
 
     fn seal_count(&self) -> u64 {

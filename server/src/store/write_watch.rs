@@ -10,7 +10,11 @@
 //! (a revocation has taken effect for every request once it returns, and for none that is
 //! answered from the cache before).
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Default)]
 pub struct WriteWatch {
@@ -51,6 +55,71 @@ impl Drop for Watched<'_> {
     fn drop(&mut self) {
         self.0.epoch.fetch_add(1, Ordering::SeqCst);
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Values read from one watched tree, kept and used only as the module says, each for at
+/// most `max_age`, at most `max_entries` of them (past it the cache starts over).
+pub struct ExactCache<K, V> {
+    entries: Mutex<Entries<K, V>>,
+    max_age: Duration,
+    max_entries: usize,
+}
+
+/// The entries, all read in `epoch`.
+struct Entries<K, V> {
+    epoch: u64,
+    map: HashMap<K, (V, Instant)>,
+}
+
+impl<K, V> std::fmt::Debug for ExactCache<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExactCache").finish_non_exhaustive()
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> ExactCache<K, V> {
+    pub fn new(max_age: Duration, max_entries: usize) -> Self {
+        ExactCache {
+            entries: Mutex::new(Entries {
+                epoch: 0,
+                map: HashMap::new(),
+            }),
+            max_age,
+            max_entries,
+        }
+    }
+
+    /// The value at `key` if it was read in the current, quiet epoch within `max_age`.
+    pub fn get<Q>(&self, watch: &WriteWatch, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let epoch = watch.quiet_epoch()?;
+        let entries = self.entries.lock().ok()?;
+        if entries.epoch != epoch {
+            return None;
+        }
+        let (value, read_at) = entries.map.get(key)?;
+        (read_at.elapsed() < self.max_age).then(|| value.clone())
+    }
+
+    /// Keeps `value`, read from the store at `key` after `epoch` was taken, if nothing was
+    /// written to the tree since.
+    pub fn keep(&self, watch: &WriteWatch, epoch: u64, key: K, value: V) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        // Checked under the lock, so no entry of an older epoch is added after a newer one.
+        if !watch.still(epoch) {
+            return;
+        }
+        if entries.epoch != epoch || entries.map.len() >= self.max_entries {
+            entries.map.clear();
+            entries.epoch = epoch;
+        }
+        entries.map.insert(key, (value, Instant::now()));
     }
 }
 

@@ -219,7 +219,15 @@ pub struct TokenStore {
     stripes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
     /// Records of recent lookups, exact through the store's watch over token writes.
     cache: std::sync::Arc<cache::TokenCache>,
+    /// Recent audit hashes, with the address of the keyring they were made under (a new
+    /// keyring, after a seal, starts over).
+    audit_hashes: std::sync::Arc<AuditHashes>,
 }
+
+type AuditHashes = std::sync::Mutex<(usize, std::collections::HashMap<String, String>)>;
+
+/// Audit hashes remembered at most.
+const AUDIT_HASH_MEMO: usize = 16_384;
 
 const STRIPES: usize = 64;
 
@@ -229,6 +237,7 @@ impl TokenStore {
             store,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             cache: std::sync::Arc::default(),
+            audit_hashes: std::sync::Arc::default(),
         }
     }
 
@@ -244,12 +253,27 @@ impl TokenStore {
     }
 
     /// HMAC of a token or accessor as hex: what the audit log writes instead of the value.
+    /// Remembered per keyring for recent values (an accessor is audited on every request).
     pub fn audit_hash(&self, value: &str) -> Option<String> {
         let keyring = self.store.keyring()?;
-        Some(format!(
+        let keyring_id = std::sync::Arc::as_ptr(&keyring) as usize;
+        if let Ok(memo) = self.audit_hashes.lock()
+            && memo.0 == keyring_id
+            && let Some(hash) = memo.1.get(value)
+        {
+            return Some(hash.clone());
+        }
+        let hash = format!(
             "hmac-sha256:{}",
             hex(&keyring.hmac(format!("audit:{value}").as_bytes()))
-        ))
+        );
+        if let Ok(mut memo) = self.audit_hashes.lock() {
+            if memo.0 != keyring_id || memo.1.len() >= AUDIT_HASH_MEMO {
+                *memo = (keyring_id, std::collections::HashMap::new());
+            }
+            memo.1.insert(value.to_owned(), hash.clone());
+        }
+        Some(hash)
     }
 
     /// Builds a record and the writes that store it, without applying them. `parent` is the
@@ -370,7 +394,7 @@ impl TokenStore {
     /// the cache when nothing was written to the token tree since the record was read.
     pub async fn lookup(&self, token: &PresentedToken) -> Result<Option<TokenRecord>, StoreError> {
         let key = self.hmac_of(token.expose())?;
-        let Some(watch) = self.store.token_writes() else {
+        let Some(watch) = self.store.watch_of(Tree::Tokens) else {
             return self.lookup_by_key(&key).await;
         };
         if let Some(record) = self.cache.get(watch, &key)
@@ -704,7 +728,7 @@ mod tests {
         let other = tokens.clone();
         let watch = tokens
             .store
-            .token_writes()
+            .watch_of(Tree::Tokens)
             .expect("the memory backend is exclusive");
         assert!(tokens.lookup(&token).await.expect("lookup").is_some());
         let key = tokens.storage_key(&token).expect("key");
@@ -729,7 +753,7 @@ mod tests {
         // A seal drops every entry (and lookups answer sealed meanwhile).
         let (tokens, token, _) = store_and_token(limited(0)).await;
         assert!(tokens.lookup(&token).await.expect("lookup").is_some());
-        let watch = tokens.store.token_writes().expect("exclusive");
+        let watch = tokens.store.watch_of(Tree::Tokens).expect("exclusive");
         let epoch = watch.quiet_epoch().expect("quiet");
         tokens.store.seal();
         assert!(!watch.still(epoch));
@@ -740,7 +764,7 @@ mod tests {
     #[tokio::test]
     async fn a_read_overlapping_a_write_is_not_kept() {
         let (tokens, token, record) = store_and_token(limited(0)).await;
-        let watch = tokens.store.token_writes().expect("exclusive");
+        let watch = tokens.store.watch_of(Tree::Tokens).expect("exclusive");
         let key = tokens.storage_key(&token).expect("key");
         let epoch = watch.quiet_epoch().expect("quiet");
         let write = watch.begin();
