@@ -52,7 +52,8 @@ impl AuditLog {
         Ok(Self {
             inner: Some(Arc::new(Inner {
                 file: options.open(path)?,
-                lines: Arc::default(),
+                // An append is cheap: a batch takes what is queued without waiting for more.
+                lines: Arc::new(Combiner::new(false)),
             })),
         })
     }

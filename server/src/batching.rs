@@ -44,15 +44,26 @@ struct Queue<T, E> {
 /// A queue of items of type `T` whose batches fail with `E`.
 pub(crate) struct Combiner<T, E> {
     queue: Mutex<Queue<T, E>>,
+    /// Whether a batch waits for the commit window ([`gather`]): worth it when the work is
+    /// expensive whatever its size (a sync), not when it is a cheap system call.
+    window: bool,
 }
 
 impl<T, E> Default for Combiner<T, E> {
     fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl<T, E> Combiner<T, E> {
+    /// A combiner whose batches wait for the commit window, or start at once.
+    pub(crate) fn new(window: bool) -> Self {
         Self {
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
                 running: false,
             }),
+            window,
         }
     }
 }
@@ -117,7 +128,9 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Combiner<T, E> {
     {
         let mut guard = Guard(self, false);
         loop {
-            gather(|| self.lock().pending.len() as u64).await;
+            if self.window {
+                gather(|| self.lock().pending.len() as u64).await;
+            }
             let batch = {
                 let mut queue = self.lock();
                 if queue.pending.is_empty() {

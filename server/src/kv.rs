@@ -93,14 +93,19 @@ impl Metadata {
     }
 
     fn version_json(&self, version: u64) -> Value {
+        json!(self.version_info(version))
+    }
+
+    /// What a read says about `version`.
+    fn version_info(&self, version: u64) -> VersionInfo {
         let meta = self.versions.get(&version).cloned().unwrap_or_default();
-        json!({
-            "created_time": meta.created_time,
-            "custom_metadata": self.custom_metadata,
-            "deletion_time": meta.deletion_time,
-            "destroyed": meta.destroyed,
-            "version": version,
-        })
+        VersionInfo {
+            created_time: meta.created_time,
+            custom_metadata: self.custom_metadata.clone(),
+            deletion_time: meta.deletion_time,
+            destroyed: meta.destroyed,
+            version,
+        }
     }
 }
 
@@ -144,13 +149,23 @@ fn version_key(path: &str, version: u64) -> Vec<u8> {
     .concat()
 }
 
+/// The `metadata` of a read (fields sorted, as a JSON object of them would have them).
+#[derive(Debug, Serialize)]
+pub struct VersionInfo {
+    pub created_time: String,
+    pub custom_metadata: Option<BTreeMap<String, String>>,
+    pub deletion_time: String,
+    pub destroyed: bool,
+    pub version: u64,
+}
+
 /// One read result.
 #[derive(Debug)]
 pub enum ReadOutcome {
     /// The live version: its stored JSON (checked to be JSON) and its metadata.
     Found {
         data: Zeroizing<Vec<u8>>,
-        metadata: Value,
+        metadata: VersionInfo,
     },
     /// Deleted or destroyed: the envelope body Vault returns with a 404.
     Gone(Value),
@@ -242,7 +257,7 @@ impl Kv {
         }
         Ok(ReadOutcome::Found {
             data,
-            metadata: meta.version_json(version),
+            metadata: meta.version_info(version),
         })
     }
 
@@ -616,7 +631,7 @@ mod tests {
         let current = |outcome: ReadOutcome| match outcome {
             ReadOutcome::Found { data, metadata } => {
                 let data: Value = serde_json::from_slice(&data).expect("JSON");
-                Some((data["n"].as_u64(), metadata["version"].as_u64()))
+                Some((data["n"].as_u64(), Some(metadata.version)))
             }
             ReadOutcome::Gone(_) => None,
         };

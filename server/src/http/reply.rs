@@ -61,7 +61,7 @@ pub enum Reply {
     /// (checked when read, never parsed into a tree and written out again).
     Secret {
         data: Zeroizing<Vec<u8>>,
-        metadata: Value,
+        metadata: crate::kv::VersionInfo,
     },
     /// 404 carrying a full envelope (a deleted or destroyed KV version).
     GoneEnvelope(Value),
@@ -108,7 +108,7 @@ impl<'a, D: Serialize, A: Serialize> Envelope<'a, D, A> {
 #[derive(Serialize)]
 struct SecretData<'a> {
     data: &'a RawValue,
-    metadata: &'a Value,
+    metadata: &'a crate::kv::VersionInfo,
 }
 
 /// The stored JSON of a KV version as a raw value; `None` if it is not JSON.
