@@ -56,48 +56,72 @@ fn main() {
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let path = dir.join("results.json");
-    let previous = previous_run(&path);
+    let earlier = previous_results(&path);
+    let previous = previous_run(&earlier);
     print_table(&rows, &previous);
+    // Rows of groups this run left out (`--only`) are carried over with their own date, so the
+    // next full run still finds a previous figure for every scenario.
+    let carried: Vec<Value> = earlier
+        .into_iter()
+        .filter(|r| {
+            !rows
+                .iter()
+                .any(|row| r["scenario"] == row.scenario.as_str())
+        })
+        .collect();
     let machine = scenarios::machine();
     let report = json!({
         "date": scenarios::today(),
         "machine": machine,
         "quick": quick,
         "results": rows.iter().map(|r| json!({
-            "scenario": r.scenario, "figure": r.figure, "baseline": r.baseline, "ratio": r.ratio,
-            "target": r.target, "met": r.met, "data": r.json,
-            "previous": previous.get(&r.scenario),
-        })).collect::<Vec<_>>(),
+            "scenario": r.scenario, "date": scenarios::today(), "figure": r.figure,
+            "baseline": r.baseline, "ratio": r.ratio, "target": r.target, "met": r.met,
+            "data": r.json, "previous": previous.get(&r.scenario),
+        })).chain(carried).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("\n{machine}\nJSON: {}", path.display());
 }
 
-/// The previous run's rows by scenario (from `results.json` before this run overwrites it):
-/// `{date, figure, ratio}`.
-fn previous_run(path: &std::path::Path) -> std::collections::BTreeMap<String, Value> {
+/// The rows of the previous `results.json` (before this run overwrites it), each with its date
+/// (its own if it was carried over from an earlier run, else the report's).
+fn previous_results(path: &std::path::Path) -> Vec<Value> {
     let Some(report) = std::fs::read_to_string(path)
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
     else {
-        return Default::default();
+        return Vec::new();
     };
     let date = report["date"].clone();
     report["results"]
         .as_array()
         .map(|rows| {
             rows.iter()
-                .filter_map(|r| {
-                    let scenario = r["scenario"].as_str()?.to_owned();
-                    Some((
-                        scenario,
-                        json!({"date": date, "figure": r["figure"], "ratio": r["ratio"]}),
-                    ))
+                .cloned()
+                .map(|mut r| {
+                    if r["date"].is_null() {
+                        r["date"] = date.clone();
+                    }
+                    r
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The previous rows by scenario: `{date, figure, ratio}`.
+fn previous_run(rows: &[Value]) -> std::collections::BTreeMap<String, Value> {
+    rows.iter()
+        .filter_map(|r| {
+            let scenario = r["scenario"].as_str()?.to_owned();
+            Some((
+                scenario,
+                json!({"date": r["date"], "figure": r["figure"], "ratio": r["ratio"]}),
+            ))
+        })
+        .collect()
 }
 
 fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value>) {

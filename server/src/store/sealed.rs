@@ -38,10 +38,10 @@ pub struct Versioned<T> {
 /// A decrypted record: key and plaintext.
 pub type PlainRecord = (Vec<u8>, Zeroizing<Vec<u8>>);
 
-/// An encrypted view of a backend. Cheap to clone.
 /// The trees whose writes are watched for exact caches.
 const WATCHED: [Tree; 2] = [Tree::Tokens, Tree::Kv];
 
+/// An encrypted view of a backend. Cheap to clone.
 #[derive(Clone)]
 pub struct SealedStore {
     backend: Arc<dyn Backend>,
