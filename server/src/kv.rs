@@ -159,12 +159,27 @@ pub struct VersionInfo {
     pub version: u64,
 }
 
+/// A version's data as stored: JSON, checked when read. `Debug` is redacted; zeroized on drop.
+pub struct SecretJson(Zeroizing<Vec<u8>>);
+
+impl SecretJson {
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretJson(<redacted>)")
+    }
+}
+
 /// One read result.
 #[derive(Debug)]
 pub enum ReadOutcome {
     /// The live version: its stored JSON (checked to be JSON) and its metadata.
     Found {
-        data: Zeroizing<Vec<u8>>,
+        data: SecretJson,
         metadata: VersionInfo,
     },
     /// Deleted or destroyed: the envelope body Vault returns with a 404.
@@ -256,7 +271,7 @@ impl Kv {
             .into());
         }
         Ok(ReadOutcome::Found {
-            data,
+            data: SecretJson(data),
             metadata: meta.version_info(version),
         })
     }
@@ -630,7 +645,8 @@ mod tests {
         let writer = Kv::new(store.clone());
         let current = |outcome: ReadOutcome| match outcome {
             ReadOutcome::Found { data, metadata } => {
-                let data: Value = serde_json::from_slice(&data).expect("JSON");
+                assert_eq!(format!("{data:?}"), "SecretJson(<redacted>)");
+                let data: Value = serde_json::from_slice(data.expose()).expect("JSON");
                 Some((data["n"].as_u64(), Some(metadata.version)))
             }
             ReadOutcome::Gone(_) => None,

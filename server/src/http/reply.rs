@@ -8,7 +8,6 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use zeroize::Zeroizing;
 
 /// A response with a body of the given type; every response is `Cache-Control: no-store`.
 fn body_response(
@@ -60,7 +59,7 @@ pub enum Reply {
     /// 200 with the envelope around a KV version: `data` is the stored JSON, sent as it is
     /// (checked when read, never parsed into a tree and written out again).
     Secret {
-        data: Zeroizing<Vec<u8>>,
+        data: crate::kv::SecretJson,
         metadata: crate::kv::VersionInfo,
     },
     /// 404 carrying a full envelope (a deleted or destroyed KV version).
@@ -145,7 +144,7 @@ impl Reply {
                 ..Envelope::new(request_id, data, ())
             }
             .respond(StatusCode::OK),
-            Reply::Secret { data, metadata } => match raw_json(&data) {
+            Reply::Secret { data, metadata } => match raw_json(data.expose()) {
                 Some(data) => Envelope::new(
                     request_id,
                     SecretData {
