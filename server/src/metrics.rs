@@ -36,8 +36,8 @@ pub struct Metrics {
     pub logins: Family<LoginLabels, Counter>,
     pub login_denials: Family<ReasonLabels, Counter>,
     pub secret_reads: Counter,
-    /// The latency histogram of each of [`ROUTES`], resolved once (no label lookup per
-    /// request).
+    /// The latency histogram of each [`Route`] (in the order of `Route::ALL`), resolved once:
+    /// no label lookup per request.
     route_durations: Vec<Histogram>,
     pub jwks_fetches: Counter,
     pub jwks_fetch_failures: Counter,
@@ -88,11 +88,13 @@ impl Metrics {
             "Request latency by route",
             request_duration.clone(),
         );
-        let route_durations = ROUTES
+        let route_durations = Route::ALL
             .iter()
-            .map(|&route| {
+            .map(|route| {
                 request_duration
-                    .get_or_create(&RouteLabels { route })
+                    .get_or_create(&RouteLabels {
+                        route: route.label(),
+                    })
                     .clone()
             })
             .collect();
@@ -175,38 +177,91 @@ impl Metrics {
 }
 
 /// Coarse route classes for the latency histogram.
-/// The routes requests are timed under.
-const ROUTES: [&str; 8] = [
-    "login", "kv_data", "kv_other", "token", "database", "admin", "sys", "other",
-];
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    Login,
+    KvData,
+    KvOther,
+    Token,
+    Database,
+    Admin,
+    Sys,
+    Other,
+}
+
+impl Route {
+    const ALL: [Route; 8] = [
+        Route::Login,
+        Route::KvData,
+        Route::KvOther,
+        Route::Token,
+        Route::Database,
+        Route::Admin,
+        Route::Sys,
+        Route::Other,
+    ];
+
+    /// Its `route` label.
+    fn label(self) -> &'static str {
+        match self {
+            Route::Login => "login",
+            Route::KvData => "kv_data",
+            Route::KvOther => "kv_other",
+            Route::Token => "token",
+            Route::Database => "database",
+            Route::Admin => "admin",
+            Route::Sys => "sys",
+            Route::Other => "other",
+        }
+    }
+
+    /// The route of a request path.
+    pub(crate) fn of(path: &str) -> Route {
+        let p = path.trim_start_matches("/v1/");
+        if p == "auth/jwt/login" {
+            Route::Login
+        } else if p.starts_with("secret/data/") {
+            Route::KvData
+        } else if p.starts_with("secret/") {
+            Route::KvOther
+        } else if p.starts_with("auth/token/") {
+            Route::Token
+        } else if p.starts_with("database/") || p.starts_with("sys/leases/") {
+            Route::Database
+        } else if p.starts_with("sys/vaultctl/") {
+            Route::Admin
+        } else if p.starts_with("sys/") {
+            Route::Sys
+        } else {
+            Route::Other
+        }
+    }
+}
 
 impl Metrics {
-    /// Records how long a request to `route` (from [`route_of`]) took.
-    pub fn observe_request(&self, route: usize, seconds: f64) {
-        if let Some(histogram) = self.route_durations.get(route) {
+    /// Records how long a request to `route` took.
+    pub(crate) fn observe_request(&self, route: Route, seconds: f64) {
+        if let Some(histogram) = self.route_durations.get(route as usize) {
             histogram.observe(seconds);
         }
     }
 }
 
-/// The index in [`ROUTES`] of the route of `path`.
-pub(crate) fn route_of(path: &str) -> usize {
-    let p = path.trim_start_matches("/v1/");
-    if p == "auth/jwt/login" {
-        0
-    } else if p.starts_with("secret/data/") {
-        1
-    } else if p.starts_with("secret/") {
-        2
-    } else if p.starts_with("auth/token/") {
-        3
-    } else if p.starts_with("database/") || p.starts_with("sys/leases/") {
-        4
-    } else if p.starts_with("sys/vaultctl/") {
-        5
-    } else if p.starts_with("sys/") {
-        6
-    } else {
-        7
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_is_timed_under_its_own_label() {
+        for (i, route) in Route::ALL.iter().enumerate() {
+            assert_eq!(*route as usize, i, "Route::ALL is in declaration order");
+        }
+        let metrics = Metrics::new();
+        metrics.observe_request(Route::of("/v1/secret/data/a"), 0.001);
+        metrics.observe_request(Route::of("/v1/auth/jwt/login"), 0.001);
+        let text = metrics.encode();
+        assert!(text.contains("vaultd_request_duration_seconds_count{route=\"kv_data\"} 1"));
+        assert!(text.contains("vaultd_request_duration_seconds_count{route=\"login\"} 1"));
+        assert!(text.contains("vaultd_request_duration_seconds_count{route=\"token\"} 0"));
     }
 }

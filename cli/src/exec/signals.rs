@@ -20,8 +20,8 @@
 //! The probe has the signals blocked from its first instant (`posix_spawn` sets its mask; a
 //! `std::process::Command` would reset it to empty), so a group signal during its start-up
 //! neither kills it nor goes unrecorded, and it is started with the handlers, before login (its
-//! start-up overlaps the login), so it is there for the child's whole life. vaultctl's own mask is never changed, and the child is started
-//! with an empty one.
+//! start-up overlaps the login), so it is there for the child's whole life. vaultctl's own mask
+//! is never changed, and the child is started with an empty one.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};

@@ -182,7 +182,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         ..Default::default()
     };
     let method = request.method().clone();
-    let route = crate::metrics::route_of(request.uri().path());
+    let route = crate::metrics::Route::of(request.uri().path());
     let started = std::time::Instant::now();
     let audit_path = {
         let path = request.uri().path();

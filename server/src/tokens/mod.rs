@@ -219,15 +219,7 @@ pub struct TokenStore {
     stripes: std::sync::Arc<[tokio::sync::Mutex<()>]>,
     /// Records of recent lookups, exact through the store's watch over token writes.
     cache: std::sync::Arc<cache::TokenCache>,
-    /// Recent audit hashes, with the address of the keyring they were made under (a new
-    /// keyring, after a seal, starts over).
-    audit_hashes: std::sync::Arc<AuditHashes>,
 }
-
-type AuditHashes = std::sync::Mutex<(usize, std::collections::HashMap<String, String>)>;
-
-/// Audit hashes remembered at most.
-const AUDIT_HASH_MEMO: usize = 16_384;
 
 const STRIPES: usize = 64;
 
@@ -237,7 +229,6 @@ impl TokenStore {
             store,
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             cache: std::sync::Arc::default(),
-            audit_hashes: std::sync::Arc::default(),
         }
     }
 
@@ -253,27 +244,12 @@ impl TokenStore {
     }
 
     /// HMAC of a token or accessor as hex: what the audit log writes instead of the value.
-    /// Remembered per keyring for recent values (an accessor is audited on every request).
     pub fn audit_hash(&self, value: &str) -> Option<String> {
         let keyring = self.store.keyring()?;
-        let keyring_id = std::sync::Arc::as_ptr(&keyring) as usize;
-        if let Ok(memo) = self.audit_hashes.lock()
-            && memo.0 == keyring_id
-            && let Some(hash) = memo.1.get(value)
-        {
-            return Some(hash.clone());
-        }
-        let hash = format!(
+        Some(format!(
             "hmac-sha256:{}",
             hex(&keyring.hmac(format!("audit:{value}").as_bytes()))
-        );
-        if let Ok(mut memo) = self.audit_hashes.lock() {
-            if memo.0 != keyring_id || memo.1.len() >= AUDIT_HASH_MEMO {
-                *memo = (keyring_id, std::collections::HashMap::new());
-            }
-            memo.1.insert(value.to_owned(), hash.clone());
-        }
-        Some(hash)
+        ))
     }
 
     /// Builds a record and the writes that store it, without applying them. `parent` is the
