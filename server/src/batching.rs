@@ -31,6 +31,10 @@ pub(crate) async fn gather(mut count: impl FnMut() -> u64) -> u64 {
     seen
 }
 
+/// Most batches of other callers' items that a caller of [`Combiner::submit_inline`] does
+/// before handing the rest to a task.
+const MAX_INLINE_ROUNDS: usize = 4;
+
 /// The outcome of one batch, shared by its callers.
 pub(crate) type Outcome<E> = Result<(), Arc<E>>;
 
@@ -121,6 +125,62 @@ impl<T: Send + 'static, E: Send + Sync + 'static> Combiner<T, E> {
         outcome.await.ok()
     }
 
+    /// Flat combining, for cheap work that does not wait (one `write` of an append): a caller
+    /// that finds no batch running does the work itself, at once, for its item and then for
+    /// whatever other callers queued meanwhile; a caller that finds one running queues its item
+    /// and waits. Under no contention this costs no task and no wake-up. The caller doing the
+    /// work serves at most [`MAX_INLINE_ROUNDS`] batches of others, then hands what is still
+    /// queued to a task, so its own request is not held up for long.
+    pub(crate) async fn submit_inline<W>(self: &Arc<Self>, item: T, work: W) -> Option<Outcome<E>>
+    where
+        W: Fn(Vec<T>) -> Result<(), E> + Clone + Send + Sync + 'static,
+    {
+        let item = {
+            let mut queue = self.lock();
+            if queue.running {
+                let (done, outcome) = tokio::sync::oneshot::channel();
+                queue.pending.push((item, done));
+                Err(outcome)
+            } else {
+                queue.running = true;
+                Ok(item)
+            }
+        };
+        let item = match item {
+            Ok(item) => item,
+            Err(outcome) => return outcome.await.ok(),
+        };
+        let mut guard = Guard(self, false);
+        let own = work(vec![item]).map_err(Arc::new);
+        for _ in 0..MAX_INLINE_ROUNDS {
+            let batch = {
+                let mut queue = self.lock();
+                if queue.pending.is_empty() {
+                    queue.running = false;
+                    guard.1 = true;
+                    return Some(own);
+                }
+                std::mem::take(&mut queue.pending)
+            };
+            let (items, callers): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+            let outcome = work(items).map_err(Arc::new);
+            for done in callers {
+                let _ = done.send(outcome.clone());
+            }
+        }
+        // Still busy: the queue stays marked running and a task takes over draining it.
+        guard.1 = true;
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.drain(move |items| {
+                let work = work.clone();
+                async move { work(items) }
+            })
+            .await
+        });
+        Some(own)
+    }
+
     async fn drain<W, F>(&self, work: W)
     where
         W: Fn(Vec<T>) -> F,
@@ -184,6 +244,67 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, (0..300).collect::<Vec<_>>());
         assert!(batches.load(Ordering::Relaxed) < 300);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn inline_work_does_every_item_once_also_when_handed_to_a_task() {
+        let combiner: Arc<Combiner<u32, String>> = Arc::new(Combiner::new(false));
+        let done = Arc::new(Mutex::new(Vec::new()));
+        let batches = Arc::new(AtomicUsize::new(0));
+        // Items keep arriving (from a thread outside the runtime, every 50 µs) while each
+        // batch takes 200 µs, so a caller's rounds run out and a task takes over.
+        let runtime = tokio::runtime::Handle::current();
+        let submitter = {
+            let (combiner, done, batches) = (combiner.clone(), done.clone(), batches.clone());
+            std::thread::spawn(move || {
+                let tasks: Vec<_> = (0..400u32)
+                    .map(|i| {
+                        let (combiner, done, batches) =
+                            (combiner.clone(), done.clone(), batches.clone());
+                        let task = runtime.spawn(async move {
+                            combiner
+                                .submit_inline(i, move |items| {
+                                    std::thread::sleep(std::time::Duration::from_micros(200));
+                                    batches.fetch_add(1, Ordering::Relaxed);
+                                    done.lock().expect("lock").extend(items);
+                                    Ok(())
+                                })
+                                .await
+                        });
+                        std::thread::sleep(std::time::Duration::from_micros(50));
+                        task
+                    })
+                    .collect();
+                tasks
+            })
+        };
+        let tasks = tokio::task::spawn_blocking(move || submitter.join().expect("submitter"))
+            .await
+            .expect("joins");
+        for task in tasks {
+            assert!(matches!(task.await.expect("joins"), Some(Ok(()))));
+        }
+        let mut all = done.lock().expect("lock").clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..400).collect::<Vec<_>>());
+        assert!(
+            batches.load(Ordering::Relaxed) < 400,
+            "queued items were combined"
+        );
+        // Nothing is left running: the next item is done at once, by its own caller.
+        let later = combiner.submit_inline(1000, |_| Ok(())).await;
+        assert!(matches!(later, Some(Ok(()))));
+    }
+
+    #[tokio::test]
+    async fn inline_failures_reach_the_callers_of_that_batch_only() {
+        let combiner: Arc<Combiner<u32, String>> = Arc::new(Combiner::new(false));
+        let failed = combiner
+            .submit_inline(1, |_| Err("disk full".to_owned()))
+            .await;
+        assert!(matches!(failed, Some(Err(e)) if *e == "disk full"));
+        let later = combiner.submit_inline(2, |_| Ok(())).await;
+        assert!(matches!(later, Some(Ok(()))));
     }
 
     #[tokio::test]

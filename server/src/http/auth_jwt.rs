@@ -50,11 +50,9 @@ pub async fn handle(
         Ok(logged_in) => {
             record(app, ctx, &trace, None);
             let issued = logged_in.issued;
-            ctx.token_record = Some(issued.record.clone());
-            Ok(Reply::Auth(auth_json(
-                &issued.record,
-                Some(issued.token.expose()),
-            )))
+            let reply = Reply::Auth(auth_json(&issued.record, Some(issued.token.expose())));
+            ctx.token_record = Some(std::sync::Arc::new(issued.record));
+            Ok(reply)
         }
         Err(LoginError::Denied(denied)) => {
             record(app, ctx, &trace, Some(denied.code));

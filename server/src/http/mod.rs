@@ -25,6 +25,7 @@ use reply::Reply;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 /// The peer address of a connection, attached to each request by the accept loop.
 #[derive(Debug, Clone, Copy)]
@@ -84,7 +85,7 @@ impl Req {
 pub struct Ctx {
     pub request_id: String,
     pub client: Option<SocketAddr>,
-    pub token_record: Option<TokenRecord>,
+    pub token_record: Option<Arc<TokenRecord>>,
     /// Why a request was refused, in full, for the audit log only.
     pub audit_detail: Option<String>,
     /// Why a login was refused, as a bounded metrics label.
@@ -273,6 +274,9 @@ fn token_from_headers(headers: &HeaderMap) -> Option<Result<PresentedToken, Pres
 }
 
 fn percent_decode(path: &str) -> Result<String, ApiError> {
+    if !path.contains('%') {
+        return Ok(path.to_owned());
+    }
     let bytes = path.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -362,21 +366,23 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
         _ => return Err(ApiError::MethodNotAllowed),
     };
     let body = read_body(body, &parts.headers, app.limits.max_body_bytes).await?;
-    let decoded = percent_decode(rest)?;
+    let mut path = percent_decode(rest)?;
+    let trailing_slash = path.ends_with('/');
+    path.truncate(path.trim_end_matches('/').len());
     let req = Req {
         op,
-        path: decoded.trim_end_matches('/').to_owned(),
-        trailing_slash: decoded.ends_with('/'),
+        path,
+        trailing_slash,
         query,
         body,
         token: token_from_headers(&parts.headers),
     };
-    let path = req.path.clone();
+    let path = req.path.as_str();
     if let Some(lease_path) = path.strip_prefix("sys/leases/") {
         if app.store.is_sealed() {
             return Err(ApiError::Sealed);
         }
-        return database::leases(app, ctx, &req, lease_path).await;
+        return Box::pin(database::leases(app, ctx, &req, lease_path)).await;
     }
     if let Some(sys_path) = path.strip_prefix("sys/") {
         return sys::handle(app, ctx, &req, sys_path).await;
@@ -391,13 +397,13 @@ async fn handle(app: &SharedApp, ctx: &mut Ctx, request: Request<Body>) -> Resul
         return auth_jwt::handle(app, ctx, &req, jwt_path).await;
     }
     if let Some(token_path) = path.strip_prefix("auth/token/") {
-        return token::handle(app, ctx, &req, token_path).await;
+        return Box::pin(token::handle(app, ctx, &req, token_path)).await;
     }
     if let Some(database_path) = path.strip_prefix("database/") {
-        return database::handle(app, ctx, &req, database_path).await;
+        return Box::pin(database::handle(app, ctx, &req, database_path)).await;
     }
     if let Some(identity_path) = path.strip_prefix("identity/oidc/") {
-        return identity::handle(app, ctx, &req, identity_path).await;
+        return Box::pin(identity::handle(app, ctx, &req, identity_path)).await;
     }
     Err(ApiError::UnsupportedPath(format!(
         "no handler for route \"{path}\""
@@ -437,7 +443,7 @@ pub async fn authenticate(
     app: &SharedApp,
     ctx: &mut Ctx,
     req: &Req,
-) -> Result<TokenRecord, ApiError> {
+) -> Result<Arc<TokenRecord>, ApiError> {
     if app.store.is_sealed() {
         return Err(ApiError::Sealed);
     }
@@ -471,7 +477,7 @@ pub async fn authorize(
     req: &Req,
     path: &str,
     capability: Capability,
-) -> Result<TokenRecord, ApiError> {
+) -> Result<Arc<TokenRecord>, ApiError> {
     let record = authenticate(app, ctx, req).await?;
     if app.authz.allows(&record, path, capability).await {
         Ok(record)
@@ -495,5 +501,35 @@ mod request_id_tests {
             assert_eq!(groups, [8, 4, 4, 4, 12], "{id}");
             assert!(id.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit()));
         }
+    }
+}
+
+#[cfg(test)]
+mod future_size_tests {
+    use super::*;
+    use crate::state::{App, Limits};
+    use crate::store::memory::MemoryBackend;
+    use crate::store::sealed::SealedStore;
+    use std::sync::Arc;
+
+    fn size<F: std::future::Future>(_: &F) -> usize {
+        std::mem::size_of::<F>()
+    }
+
+    /// axum moves every request's future into a box, and a future is as large as its largest
+    /// state: one rarely used route with a big future (the database engine's is 16 KiB) would
+    /// make every request copy that much. Such routes are boxed where `handle` calls them.
+    #[tokio::test]
+    async fn the_request_future_stays_small() {
+        let store = SealedStore::new(Arc::new(MemoryBackend::new()));
+        let app: SharedApp = Arc::new(App::new(
+            store,
+            crate::audit::AuditLog::disabled(),
+            Limits::default(),
+            false,
+        ));
+        let request = dispatch(State(app), Request::new(Body::empty()));
+        let bytes = size(&request);
+        assert!(bytes <= 6 * 1024, "dispatch's future is {bytes} bytes");
     }
 }

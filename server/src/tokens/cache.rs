@@ -6,6 +6,7 @@
 //! cache). Limited-use tokens are never kept; entries also end after [`MAX_AGE`], and all go
 //! when the store is sealed.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::TokenRecord;
@@ -17,7 +18,7 @@ const MAX_AGE: Duration = Duration::from_secs(5);
 const MAX_ENTRIES: usize = 16_384;
 
 #[derive(Debug)]
-pub(super) struct TokenCache(ExactCache<Vec<u8>, TokenRecord>);
+pub(super) struct TokenCache(ExactCache<Vec<u8>, Arc<TokenRecord>>);
 
 impl Default for TokenCache {
     fn default() -> Self {
@@ -27,12 +28,18 @@ impl Default for TokenCache {
 
 impl TokenCache {
     /// The record at storage key `key`, if kept and still exact.
-    pub(super) fn get(&self, watch: &WriteWatch, key: &[u8]) -> Option<TokenRecord> {
+    pub(super) fn get(&self, watch: &WriteWatch, key: &[u8]) -> Option<Arc<TokenRecord>> {
         self.0.get(watch, key)
     }
 
     /// Keeps `record`, read at `key` after `epoch` was taken, unless it has limited uses.
-    pub(super) fn keep(&self, watch: &WriteWatch, epoch: u64, key: &[u8], record: &TokenRecord) {
+    pub(super) fn keep(
+        &self,
+        watch: &WriteWatch,
+        epoch: u64,
+        key: &[u8],
+        record: &Arc<TokenRecord>,
+    ) {
         if record.num_uses == 0 {
             self.0.keep(watch, epoch, key.to_vec(), record.clone());
         }

@@ -24,6 +24,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub(crate) const TOKEN_PREFIX: &str = "vcs_";
@@ -368,10 +369,13 @@ impl TokenStore {
 
     /// Looks a token up; expired records are treated as absent and removed. Answered from
     /// the cache when nothing was written to the token tree since the record was read.
-    pub async fn lookup(&self, token: &PresentedToken) -> Result<Option<TokenRecord>, StoreError> {
+    pub async fn lookup(
+        &self,
+        token: &PresentedToken,
+    ) -> Result<Option<Arc<TokenRecord>>, StoreError> {
         let key = self.hmac_of(token.expose())?;
         let Some(watch) = self.store.watch_of(Tree::Tokens) else {
-            return self.lookup_by_key(&key).await;
+            return Ok(self.lookup_by_key(&key).await?.map(Arc::new));
         };
         if let Some(record) = self.cache.get(watch, &key)
             && !record.is_expired(unix_now())
@@ -379,7 +383,7 @@ impl TokenStore {
             return Ok(Some(record));
         }
         let epoch = watch.quiet_epoch();
-        let record = self.lookup_by_key(&key).await?;
+        let record = self.lookup_by_key(&key).await?.map(Arc::new);
         if let (Some(epoch), Some(record)) = (epoch, &record) {
             self.cache.keep(watch, epoch, &key, record);
         }
@@ -744,7 +748,7 @@ mod tests {
         let key = tokens.storage_key(&token).expect("key");
         let epoch = watch.quiet_epoch().expect("quiet");
         let write = watch.begin();
-        tokens.cache.keep(watch, epoch, &key, &record);
+        tokens.cache.keep(watch, epoch, &key, &Arc::new(record.clone()));
         drop(write);
         assert!(tokens.cache.get(watch, &key).is_none());
         // Limited-use tokens are never kept.
@@ -753,7 +757,7 @@ mod tests {
             num_uses: 3,
             ..record
         };
-        tokens.cache.keep(watch, epoch, &key, &limited);
+        tokens.cache.keep(watch, epoch, &key, &Arc::new(limited));
         assert!(tokens.cache.get(watch, &key).is_none());
     }
 
