@@ -5,8 +5,8 @@
 //! 2. [`find_role`]: the role (by lowercased name, as Vault does) and its issuer;
 //! 3. [`verify`](crate::oidc::verify::verify): signature, issuer, audience, times → [`VerifiedClaims`];
 //! 4. [`check_claims`]: the role's claim bindings, by the pure policy engine;
-//! 5. [`spend_jti`]: each `jti` once, atomically, until the JWT expires (+ leeway);
-//! 6. [`issue`]: the token, durable before the response.
+//! 5. [`issue`]: the token, durable before the response, together with the spent `jti`
+//!    ([`spent_jti`]): each `jti` logs in once, atomically, until the JWT expires (+ leeway).
 //!
 //! Every refusal is a [`LoginDenied`]: a stable `code` for metrics, the full `detail` for the
 //! audit log, and a message for the pipeline that says which check failed (never an expected
@@ -134,9 +134,9 @@ pub(crate) async fn login(
     let selected = selected_claims(&claims);
     trace.claims = Some(selected.clone());
     check_claims(role, &claims)?;
-    spend_jti(app, &issuer, &claims).await?;
     let template_claims = template_claims(&snapshot, role, &claims);
-    let issued = issue(app, &role_name, role, selected, template_claims).await?;
+    let jti = spent_jti(app, &issuer, &claims)?;
+    let issued = issue(app, &role_name, role, selected, template_claims, jti).await?;
     Ok(LoggedIn { issued })
 }
 
@@ -209,24 +209,19 @@ fn check_claims(role: &Role, claims: &VerifiedClaims) -> Result<(), LoginDenied>
     })
 }
 
-/// Records the `jti` as spent, once across every request (the store's insert-if-absent). It
-/// is written before the token, so a crash in between can only lose a login, never allow a
-/// replay; it is kept until `exp + LEEWAY_SECS` (see [`verify::LEEWAY_SECS`]).
-async fn spend_jti(
+/// The record of a spent `jti` (tree, key, value: the JWT's `exp`), which the token's batch
+/// creates if absent — once across every request and replica (see
+/// [`crate::store::sealed::SealedStore::write_durable_once`]): a replay finds it and is
+/// refused. It is never written without the token's records after them, so a crash can only
+/// lose a login, never allow a replay; it is kept until `exp + LEEWAY_SECS` (see
+/// [`verify::LEEWAY_SECS`]).
+fn spent_jti(
     app: &App,
     issuer: &IssuerParams,
     claims: &VerifiedClaims,
-) -> Result<(), LoginError> {
-    let jti_key = jti_key(app, &issuer.issuer, claims.jti())?;
-    if app
-        .store
-        .insert_if_absent(Tree::Jti, &jti_key, &claims.exp().to_be_bytes())
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(LoginDenied::token(&VerifyError::Replayed).into())
-    }
+) -> Result<(Tree, Vec<u8>, Vec<u8>), LoginError> {
+    let key = jti_key(app, &issuer.issuer, claims.jti())?;
+    Ok((Tree::Jti, key, claims.exp().to_be_bytes().to_vec()))
 }
 
 /// Where a spent `jti` is recorded: an HMAC of the issuer and the `jti`, so the store holds
@@ -322,6 +317,7 @@ async fn issue(
     role: &Role,
     selected: BTreeMap<String, String>,
     claims: Option<serde_json::Map<String, Value>>,
+    jti: (Tree, Vec<u8>, Vec<u8>),
 ) -> Result<Issued, LoginError> {
     // Pipeline logins never yield root, whatever a document says (as Vault refuses too).
     if role.policies.iter().any(|p| p == "root") {
@@ -339,22 +335,26 @@ async fn issue(
     let mut meta = selected;
     meta.insert("role".into(), role_name.to_owned());
     meta.insert("issuer".into(), role.issuer.clone());
-    Ok(app
+    let issued = app
         .tokens
-        .create(NewToken {
-            policies: token_policies,
-            meta,
-            display_name: format!("jwt-{role_name}"),
-            ttl: role.ttl.as_secs().max(1),
-            explicit_max_ttl: role.max_ttl.as_secs(),
-            num_uses: role.num_uses.unwrap_or(0),
-            path: "auth/jwt/login".into(),
-            renewable: true,
-            role: Some(role_name.to_owned()),
-            not_after: None,
-            claims,
-        })
-        .await?)
+        .create_once(
+            NewToken {
+                policies: token_policies,
+                meta,
+                display_name: format!("jwt-{role_name}"),
+                ttl: role.ttl.as_secs().max(1),
+                explicit_max_ttl: role.max_ttl.as_secs(),
+                num_uses: role.num_uses.unwrap_or(0),
+                path: "auth/jwt/login".into(),
+                renewable: true,
+                role: Some(role_name.to_owned()),
+                not_after: None,
+                claims,
+            },
+            jti,
+        )
+        .await?;
+    issued.ok_or_else(|| LoginDenied::token(&VerifyError::Replayed).into())
 }
 
 /// Removes spent `jti` records whose JWT can no longer be accepted (`exp + LEEWAY_SECS`).

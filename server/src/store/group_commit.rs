@@ -7,7 +7,9 @@
 //! The sync runs in its own task: a caller that goes away (a timed-out or disconnected
 //! request) never leaves the barrier stuck.
 
-use super::{Backend, StoreError, Write};
+use super::{Backend, StoreError, Tree, Write};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -122,10 +124,36 @@ impl GroupCommit {
 /// is answered once both are done (`crate::batching`). An embedded engine pays per batch and per
 /// sync (sled seals and writes a log buffer for each), so under load this turns N of each into
 /// one. The writes of one caller stay all-or-nothing (the combined batch is atomic); a failure
-/// fails every caller in the batch, and none is answered before its writes are durable.
-#[derive(Debug, Default)]
+/// fails every caller in the batch, and none is answered before its writes are durable. There
+/// is no commit window: the next combined batch is whatever queued while the last one was
+/// applied and flushed (off the async workers), which under load is already many callers;
+/// waiting for more only delayed every caller of the batch.
+///
+/// A caller's batch may also be *create-once* ([`WriteCombiner::apply_durably_once`]): it lands
+/// only if a given key is absent (a login's `jti`), checked by the one task that applies the
+/// combined batches. That is atomic only when that task is the key's only writer, so only for
+/// an exclusive backend (see [`Backend::exclusive`]), whose other writers of such keys go
+/// through here too.
+#[derive(Debug)]
 pub struct WriteCombiner {
-    batches: Arc<crate::batching::Combiner<Vec<Write>, StoreError>>,
+    batches: Arc<crate::batching::Combiner<Pending, StoreError>>,
+}
+
+impl Default for WriteCombiner {
+    fn default() -> Self {
+        Self {
+            batches: Arc::new(crate::batching::Combiner::new(false)),
+        }
+    }
+}
+
+/// One caller's batch.
+struct Pending {
+    writes: Vec<Write>,
+    /// A key that must be absent for the batch to land (the batch sets it).
+    once: Option<(Tree, Vec<u8>)>,
+    /// Set when `once` was present, so the batch was left out.
+    refused: Arc<AtomicBool>,
 }
 
 impl WriteCombiner {
@@ -136,21 +164,49 @@ impl WriteCombiner {
         backend: &Arc<dyn Backend>,
         writes: Vec<Write>,
     ) -> Result<(), StoreError> {
+        self.submit(backend, writes, None).await.map(|_| ())
+    }
+
+    /// Applies `writes` only if `once` is absent, which `writes` must set; returns whether it
+    /// did, once durable. Two batches with the same `once` in one combined batch: the first
+    /// lands. Only for an exclusive backend (refused otherwise).
+    pub async fn apply_durably_once(
+        self: &Arc<Self>,
+        backend: &Arc<dyn Backend>,
+        once: (Tree, Vec<u8>),
+        writes: Vec<Write>,
+    ) -> Result<bool, StoreError> {
+        if !backend.exclusive() {
+            return Err(StoreError::Backend(
+                "create-once combined writes need an exclusive backend".into(),
+            ));
+        }
+        super::check_guard_written((once.0, &once.1), &writes)?;
+        self.submit(backend, writes, Some(once)).await
+    }
+
+    async fn submit(
+        self: &Arc<Self>,
+        backend: &Arc<dyn Backend>,
+        writes: Vec<Write>,
+        once: Option<(Tree, Vec<u8>)>,
+    ) -> Result<bool, StoreError> {
+        let refused = Arc::new(AtomicBool::new(false));
+        let pending = Pending {
+            writes,
+            once,
+            refused: refused.clone(),
+        };
         let backend = backend.clone();
         let outcome = self
             .batches
-            .submit(writes, move |batches| {
+            .submit(pending, move |batches| {
                 let backend = backend.clone();
-                async move {
-                    backend
-                        .apply(batches.into_iter().flatten().collect())
-                        .await?;
-                    backend.sync().await
-                }
+                async move { apply_combined(&backend, batches).await }
             })
             .await;
         match outcome {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => Ok(!refused.load(Ordering::Acquire)),
             Some(Err(e)) => Err(match &*e {
                 StoreError::Sealed => StoreError::Sealed,
                 StoreError::Unavailable(cause) => StoreError::Unavailable(cause.clone()),
@@ -161,10 +217,35 @@ impl WriteCombiner {
     }
 }
 
+/// One combined batch: leaves out each create-once batch whose key exists (or was claimed by
+/// an earlier batch of this one), applies the rest as one atomic batch and makes it durable.
+async fn apply_combined(
+    backend: &Arc<dyn Backend>,
+    batches: Vec<Pending>,
+) -> Result<(), StoreError> {
+    let mut claimed: HashSet<(Tree, Vec<u8>)> = HashSet::new();
+    let mut writes = Vec::new();
+    for batch in batches {
+        if let Some((tree, key)) = batch.once {
+            let taken =
+                claimed.contains(&(tree, key.clone())) || backend.get(tree, &key).await?.is_some();
+            if taken {
+                batch.refused.store(true, Ordering::Release);
+                continue;
+            }
+            claimed.insert((tree, key));
+        }
+        writes.extend(batch.writes);
+    }
+    if writes.is_empty() {
+        return Ok(());
+    }
+    backend.apply_durably(writes).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Tree;
     use crate::store::memory::MemoryBackend;
 
     fn write(i: u32) -> Vec<Write> {
@@ -198,6 +279,67 @@ mod tests {
             .apply_durably(&backend, write(1000))
             .await
             .expect("a later write lands too");
+    }
+
+    fn once(i: u32, key: &[u8]) -> ((Tree, Vec<u8>), Vec<Write>) {
+        let mut writes = write(i);
+        writes.push(Write {
+            tree: Tree::Jti,
+            key: key.to_vec(),
+            value: Some(vec![1]),
+        });
+        ((Tree::Jti, key.to_vec()), writes)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_create_once_key_lands_with_exactly_one_batch() {
+        let memory = Arc::new(MemoryBackend::new());
+        let backend: Arc<dyn Backend> = memory.clone();
+        let combiner = Arc::new(WriteCombiner::default());
+        // 50 concurrent batches, ten for each of five keys: one per key lands, with its writes.
+        let tasks: Vec<_> = (0..50u32)
+            .map(|i| {
+                let (combiner, backend) = (combiner.clone(), backend.clone());
+                let (key, writes) = once(i, format!("jti{}", i % 5).as_bytes());
+                tokio::spawn(
+                    async move { combiner.apply_durably_once(&backend, key, writes).await },
+                )
+            })
+            .collect();
+        let mut landed = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            if task.await.expect("joins").expect("durable") {
+                landed.push(i);
+            }
+        }
+        assert_eq!(landed.len(), 5, "one batch per key: {landed:?}");
+        let mut keys: Vec<usize> = landed.iter().map(|i| i % 5).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [0, 1, 2, 3, 4]);
+        for i in 0..50u32 {
+            let stored = backend.get(Tree::Kv, format!("k{i}").as_bytes()).await;
+            assert_eq!(
+                stored.expect("reads").is_some(),
+                landed.contains(&(i as usize)),
+                "batch {i}: its writes land exactly when it does"
+            );
+        }
+        // A key already stored refuses later batches too.
+        let (key, writes) = once(99, b"jti0");
+        let later = combiner.apply_durably_once(&backend, key, writes).await;
+        assert!(!later.expect("answers"));
+        assert_eq!(backend.get(Tree::Kv, b"k99").await.expect("reads"), None);
+    }
+
+    #[tokio::test]
+    async fn a_create_once_batch_must_set_its_key() {
+        let backend: Arc<dyn Backend> = Arc::new(MemoryBackend::new());
+        let combiner = Arc::new(WriteCombiner::default());
+        let refused = combiner
+            .apply_durably_once(&backend, (Tree::Jti, b"j".to_vec()), write(1))
+            .await;
+        assert!(refused.is_err());
+        assert_eq!(backend.get(Tree::Kv, b"k1").await.expect("reads"), None);
     }
 
     #[tokio::test]

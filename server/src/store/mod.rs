@@ -21,7 +21,7 @@ pub mod write_watch;
 
 /// Logical trees. Each is a key namespace in the backend and part of every record's AAD, so a
 /// ciphertext moved from one tree to another fails to decrypt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tree {
     /// Records outside the record encryption: init marker, key slots, the encrypted keyring.
     Sys,
@@ -186,6 +186,12 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Returns once every write applied so far is on stable storage.
     async fn sync(&self) -> Result<(), StoreError>;
+    /// [`Backend::apply`], then [`Backend::sync`]; an engine whose calls block (sled) does both
+    /// in one trip off the async workers.
+    async fn apply_durably(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        self.apply(writes).await?;
+        self.sync().await
+    }
     /// A counter that moves when another process (a replica on the same database) may have
     /// changed the `config` tree, for caches of it to re-read at once. Only a hint: caches
     /// must still re-check on their own within a bound. `None`: the engine has no such signal

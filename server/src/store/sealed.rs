@@ -445,6 +445,33 @@ impl SealedStore {
         self.combiner.apply_durably(&self.backend, encrypted).await
     }
 
+    /// [`SealedStore::write_durable`], only if nothing is stored at `once` (a tree, key and
+    /// plaintext that the batch stores too): each `once` key is created by one batch only, as
+    /// [`SealedStore::insert_if_absent`] would. Returns whether the batch landed, once durable.
+    /// On an exclusive backend the check joins the combined batch (no separate store
+    /// operation, and the key lands with the rest or not at all); on a shared one it is the
+    /// backend's compare-and-swap first, so a crash in between can leave the key without the
+    /// rest — never the rest without it.
+    pub async fn write_durable_once(
+        &self,
+        once: (Tree, Vec<u8>, Vec<u8>),
+        mut writes: Vec<PlainWrite>,
+    ) -> Result<bool, StoreError> {
+        let (tree, key, plaintext) = once;
+        if !self.backend.exclusive() {
+            if !self.insert_if_absent(tree, &key, &plaintext).await? {
+                return Ok(false);
+            }
+            return self.write_durable(writes).await.map(|()| true);
+        }
+        writes.push((tree, key.clone(), Some(plaintext)));
+        let encrypted = self.encrypt_writes(writes)?;
+        let _watched = self.watch(encrypted.iter().map(|w| w.tree));
+        self.combiner
+            .apply_durably_once(&self.backend, (tree, key), encrypted)
+            .await
+    }
+
     /// Makes every write applied so far durable. Concurrent callers share syncs (group
     /// commit), so one fsync acknowledges many writes.
     pub async fn sync(&self) -> Result<(), StoreError> {

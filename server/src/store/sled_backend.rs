@@ -25,6 +25,17 @@ fn full_key(tree: Tree, key: &[u8]) -> Vec<u8> {
     k
 }
 
+fn batch_of(writes: Vec<Write>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for w in writes {
+        match w.value {
+            Some(v) => batch.insert(full_key(w.tree, &w.key), v),
+            None => batch.remove(full_key(w.tree, &w.key)),
+        }
+    }
+    batch
+}
+
 impl SledBackend {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
@@ -81,14 +92,19 @@ impl Backend for SledBackend {
     }
 
     async fn apply(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        for w in writes {
-            match w.value {
-                Some(v) => batch.insert(full_key(w.tree, &w.key), v),
-                None => batch.remove(full_key(w.tree, &w.key)),
-            }
-        }
-        self.db.apply_batch(batch).map_err(backend_err)
+        self.db.apply_batch(batch_of(writes)).map_err(backend_err)
+    }
+
+    async fn apply_durably(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        // A batch holds sled's write lock and may wait for log buffers, and the flush blocks on
+        // fsync: both off the async workers, in one trip.
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            db.apply_batch(batch_of(writes)).map_err(backend_err)?;
+            db.flush().map(|_| ()).map_err(backend_err)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?
     }
 
     async fn apply_if(&self, guards: Vec<Guard>, writes: Vec<Write>) -> Result<bool, StoreError> {

@@ -326,6 +326,22 @@ impl TokenStore {
         Ok(issued)
     }
 
+    /// [`TokenStore::create`], only if nothing is stored at `once` (tree, key, plaintext),
+    /// which lands with the token: a login's spent `jti`. `Ok(None)`: it was there.
+    pub async fn create_once(
+        &self,
+        new: NewToken,
+        once: (Tree, Vec<u8>, Vec<u8>),
+    ) -> Result<Option<Issued>, StoreError> {
+        let keyring = self.store.keyring().ok_or(StoreError::Sealed)?;
+        let (issued, writes) = Self::prepare(&keyring, new, None, None)?;
+        Ok(self
+            .store
+            .write_durable_once(once, writes)
+            .await?
+            .then_some(issued))
+    }
+
     /// Creates and durably stores a child of `parent`. `Ok(None)` if the parent is gone
     /// (revoked, expired or used up meanwhile): no child is created for a dead parent.
     ///
@@ -748,7 +764,9 @@ mod tests {
         let key = tokens.storage_key(&token).expect("key");
         let epoch = watch.quiet_epoch().expect("quiet");
         let write = watch.begin();
-        tokens.cache.keep(watch, epoch, &key, &Arc::new(record.clone()));
+        tokens
+            .cache
+            .keep(watch, epoch, &key, &Arc::new(record.clone()));
         drop(write);
         assert!(tokens.cache.get(watch, &key).is_none());
         // Limited-use tokens are never kept.
