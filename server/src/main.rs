@@ -276,11 +276,10 @@ async fn run(command: Command) -> Result<(), StartError> {
             println!("vaultd listening on {scheme}://{addr}");
             tracing::info!(%addr, scheme, sealed = app.store.is_sealed(), "vaultd listening");
             vaultd::spawn_sweeper(app.clone());
-            let router = vaultd::http::router(app);
             vaultd::server::run(
                 listener,
                 tls,
-                router,
+                app,
                 config.limits,
                 vaultd::server::shutdown_signal(),
             )
@@ -339,11 +338,10 @@ async fn run(command: Command) -> Result<(), StartError> {
             println!("export VAULTCTL_TOKEN={}", token.as_str());
             drop(token);
             vaultd::spawn_sweeper(app.clone());
-            let router = vaultd::http::router(app);
             vaultd::server::run(
                 listener,
                 None,
-                router,
+                app,
                 limits,
                 vaultd::server::shutdown_signal(),
             )

@@ -2,13 +2,10 @@
 //! graceful shutdown that drains in-flight requests.
 
 use crate::StartError;
-use crate::http::ClientAddr;
-use crate::state::Limits;
-use axum::Router;
+use crate::state::{Limits, SharedApp};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +13,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
 /// How long shutdown waits for in-flight requests.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
@@ -57,7 +53,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> 
 pub async fn run(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    app: Router,
+    app: SharedApp,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -84,13 +80,17 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = app
-            .clone()
-            .map_request(move |mut req: hyper::Request<Incoming>| {
-                req.extensions_mut().insert(ClientAddr(peer));
-                req
-            });
-        let service = TowerToHyperService::new(service);
+        // Every request goes to the one dispatcher, called directly: no router, no boxed
+        // future and no extension map per request (`http::router` is the same dispatcher for
+        // callers that want a tower service).
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+            let app = app.clone();
+            async move {
+                let response = crate::http::serve(&app, Some(peer), req.map(axum::body::Body::new));
+                Ok::<_, std::convert::Infallible>(response.await)
+            }
+        });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())

@@ -27,7 +27,8 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// The peer address of a connection, attached to each request by the accept loop.
+/// The peer address of a connection, for [`router`]: attach it to a request's extensions (the
+/// accept loop passes it to [`serve`] directly).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
@@ -175,8 +176,19 @@ fn unaudited(path: &str) -> bool {
     )
 }
 
+/// The router's handler: [`serve`], with the peer address from the request's extensions.
 async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Response {
     let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
+    serve(&app, client, request).await
+}
+
+/// Answers one request from `client`: the audit lines, the handler under the request timeout,
+/// metrics, and the one place errors become responses.
+pub async fn serve(
+    app: &SharedApp,
+    client: Option<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
     let mut ctx = Ctx {
         request_id: new_request_id(),
         client,
@@ -217,7 +229,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
         }
     }
     let timeout = app.limits.request_timeout;
-    let result = match tokio::time::timeout(timeout, handle(&app, &mut ctx, request)).await {
+    let result = match tokio::time::timeout(timeout, handle(app, &mut ctx, request)).await {
         Ok(result) => result,
         Err(_) => Err(ApiError::Internal("request timed out".into())),
     };
@@ -239,7 +251,7 @@ async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Respo
             status,
             error,
             reason: ctx.audit_detail.as_deref(),
-            accessor: record.and_then(|r| app.tokens.audit_hash(&r.accessor)),
+            accessor: record.and_then(|r| app.tokens.audit_accessor(r)),
             policies: record.map(|r| r.policies.as_slice()),
             token_role: record.and_then(|r| r.role.as_deref()),
             extra: &ctx.audit_extra,

@@ -54,8 +54,10 @@ impl std::fmt::Debug for Token {
 }
 
 fn checksum(prefix: &str, body: &str) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{prefix}{body}").as_bytes());
-    B64URL.encode(&digest.as_ref()[..4])
+    let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+    digest.update(prefix.as_bytes());
+    digest.update(body.as_bytes());
+    B64URL.encode(&digest.finish().as_ref()[..4])
 }
 
 fn mint(prefix: &str) -> Result<String, StoreError> {
@@ -114,6 +116,20 @@ pub struct TokenRecord {
     /// templated policy paths; `None` for tokens from anywhere else.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The accessor as audit lines write it, once computed for this record in memory.
+    #[serde(skip)]
+    pub(crate) audit_accessor: AuditMemo,
+}
+
+/// [`TokenStore::audit_accessor`]'s memo: in memory only (never stored), and no part of a
+/// record's identity (all memos compare equal), so a record read again equals the one cached.
+#[derive(Clone, Default)]
+pub(crate) struct AuditMemo(std::sync::OnceLock<String>);
+
+impl PartialEq for AuditMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -244,6 +260,16 @@ impl TokenStore {
         Ok(keyring.hmac(value.as_bytes()).to_vec())
     }
 
+    /// [`TokenStore::audit_hash`] of `record`'s accessor, computed once per record in memory
+    /// (a cached record serves many requests, each with an audit line naming it).
+    pub fn audit_accessor(&self, record: &TokenRecord) -> Option<String> {
+        if let Some(hash) = record.audit_accessor.0.get() {
+            return Some(hash.clone());
+        }
+        let hash = self.audit_hash(&record.accessor)?;
+        Some(record.audit_accessor.0.get_or_init(|| hash).clone())
+    }
+
     /// HMAC of a token or accessor as hex: what the audit log writes instead of the value.
     pub fn audit_hash(&self, value: &str) -> Option<String> {
         let keyring = self.store.keyring()?;
@@ -287,6 +313,7 @@ impl TokenStore {
             last_renewal_time: None,
             parent: parent.map(hex),
             claims: new.claims,
+            audit_accessor: AuditMemo::default(),
         };
         let storage_key = keyring.hmac(token.as_bytes()).to_vec();
         let mut writes = vec![
@@ -754,6 +781,22 @@ mod tests {
         tokens.store.seal();
         assert!(!watch.still(epoch));
         assert!(tokens.lookup(&token).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn the_audit_accessor_is_the_audit_hash_kept_in_memory_only() {
+        let (tokens, _token, record) = store_and_token(limited(0)).await;
+        let hash = tokens.audit_accessor(&record).expect("unsealed");
+        assert_eq!(tokens.audit_hash(&record.accessor), Some(hash.clone()));
+        assert_eq!(
+            tokens.audit_accessor(&record),
+            Some(hash.clone()),
+            "memoised"
+        );
+        let stored = encode_record(&record);
+        assert!(!String::from_utf8_lossy(&stored).contains(&hash));
+        let read_again: TokenRecord = serde_json::from_slice(&stored).expect("parses");
+        assert!(read_again == record, "the memo is no part of the record");
     }
 
     /// A read that overlapped a write is not kept: the write may have landed after it.
