@@ -212,9 +212,9 @@ fn check_claims(role: &Role, claims: &VerifiedClaims) -> Result<(), LoginDenied>
 /// The record of a spent `jti` (tree, key, value: the JWT's `exp`), which the token's batch
 /// creates if absent — once across every request and replica (see
 /// [`crate::store::sealed::SealedStore::write_durable_once`]): a replay finds it and is
-/// refused. It is never written without the token's records after them, so a crash can only
-/// lose a login, never allow a replay; it is kept until `exp + LEEWAY_SECS` (see
-/// [`verify::LEEWAY_SECS`]).
+/// refused. On sled it lands in the same atomic batch as the token's records; on PostgreSQL
+/// before them. Either way a crash can only lose a login, never allow a replay. It is kept
+/// until `exp + LEEWAY_SECS` (see [`verify::LEEWAY_SECS`]).
 fn spent_jti(
     app: &App,
     issuer: &IssuerParams,
