@@ -528,9 +528,10 @@ mod future_size_tests {
         std::mem::size_of::<F>()
     }
 
-    /// axum moves every request's future into a box, and a future is as large as its largest
-    /// state: one rarely used route with a big future (the database engine's is 16 KiB) would
-    /// make every request copy that much. Such routes are boxed where `handle` calls them.
+    /// Every request's future is moved into place (and boxed, through `router`), and a future
+    /// is as large as its largest state: one rarely used route with a big future (the database
+    /// engine's is 16 KiB) would make every request copy that much. Such routes are boxed where
+    /// `handle` calls them.
     #[tokio::test]
     async fn the_request_future_stays_small() {
         let store = SealedStore::new(Arc::new(MemoryBackend::new()));
