@@ -5,7 +5,7 @@ use crate::http_load::{self, Request};
 use e2e::Server;
 use e2e::issuer::{TestIssuer, unique_jti};
 use serde_json::json;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -319,14 +319,15 @@ fn memory_throughput(data: &[u8], total: usize, masks: &Arc<vaultctl::mask::Mask
     done as f64 / started.elapsed().as_secs_f64() / 1e6
 }
 
-/// Streams `data` (repeated to `total` bytes) through an OS pipe, masking on the reading side
-/// when `masks` is given. Returns MB/s.
+/// Streams `data` (repeated to `total` bytes) through an OS pipe into `vaultctl`'s own output
+/// pump (`vaultctl::mask::pump`, as `vaultctl exec` and `vaultctl mask` run it), masking when
+/// `masks` is given. Returns MB/s.
 fn pipe_throughput(
     data: Arc<Vec<u8>>,
     total: usize,
     masks: Option<Arc<vaultctl::mask::MaskSet>>,
 ) -> f64 {
-    let (mut reader, mut writer) = std::io::pipe().unwrap();
+    let (reader, mut writer) = std::io::pipe().unwrap();
     // A 1 MiB pipe, as a busy CI runner's log pipe would fill: with the 64 KiB default the
     // copy is bound by wakeups, not by either side.
     let _ = nix::fcntl::fcntl(&writer, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
@@ -339,48 +340,41 @@ fn pipe_throughput(
             sent += n;
         }
     });
-    let mut buf = vec![0u8; 1 << 20];
     let mut sink = std::io::sink();
-    let mut masker = masks.map(vaultctl::mask::StreamMasker::new);
-    loop {
-        let n = reader.read(&mut buf).unwrap();
-        if n == 0 {
-            break;
-        }
-        match masker.as_mut() {
-            Some(m) => m.write(&buf[..n], &mut sink).unwrap(),
-            None => sink.write_all(&buf[..n]).unwrap(),
-        }
-    }
-    if let Some(m) = masker {
-        m.finish(&mut sink).unwrap();
-    }
+    vaultctl::mask::pump::pump(&mut vaultctl::mask::pump::Fd(reader), &mut sink, masks).unwrap();
     producer.join().unwrap();
     total as f64 / started.elapsed().as_secs_f64() / 1e6
 }
 
 pub fn masking(quick: bool) -> Vec<Row> {
     let total = if quick { 256 << 20 } else { 1 << 30 };
+    let rounds = if quick { 1 } else { 3 };
     let mut rows = Vec::new();
     for (n, target) in [(100usize, 1000.0), (1000, 300.0)] {
         let secrets = random_secrets(n, n as u64);
         let data = Arc::new(log_text(64 << 20, &secrets));
         let set = Arc::new(vaultctl::mask::MaskSet::new(secrets.iter()));
         let patterns = set.len();
-        // The baseline is the better of a run before and a run after, so warm-up effects
-        // never flatter the masked figure.
-        let base_before = pipe_throughput(data.clone(), total, None);
-        let masked = pipe_throughput(data.clone(), total, Some(set.clone()));
-        let base = base_before.max(pipe_throughput(data.clone(), total, None));
+        // Rounds of plain copy, masked copy, plain copy: the figure is the median masked round
+        // (the slowest is shown too) against the median plain one, so one round disturbed by
+        // the machine neither flatters nor sinks it.
+        let mut masked = Vec::new();
+        let mut plain = vec![pipe_throughput(data.clone(), total, None)];
+        for _ in 0..rounds {
+            masked.push(pipe_throughput(data.clone(), total, Some(set.clone())));
+            plain.push(pipe_throughput(data.clone(), total, None));
+        }
+        let slowest = masked.iter().copied().fold(f64::INFINITY, f64::min);
+        let (masked, base) = (median(masked.clone()), median(plain));
         let in_memory = memory_throughput(&data, total, &set);
         rows.push(Row {
             scenario: format!("Masking, {n} secrets ({patterns} patterns), {} MiB via a pipe", total >> 20),
-            figure: format!("{masked:.0} MB/s (masker alone, in memory: {in_memory:.0} MB/s)"),
+            figure: format!("{masked:.0} MB/s, slowest of {rounds} rounds {slowest:.0} MB/s (masker alone, in memory: {in_memory:.0} MB/s)"),
             baseline: format!("plain pipe copy {base:.0} MB/s"),
             ratio: format!("{:.2}x", masked / base),
             target: format!("≥ {target:.0} MB/s"),
-            met: Some(masked >= target),
-            json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "in_memory_mb_per_s": in_memory, "baseline_mb_per_s": base, "bytes": total}),
+            met: Some(masked >= target && slowest >= target),
+            json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "slowest_mb_per_s": slowest, "rounds": rounds, "in_memory_mb_per_s": in_memory, "baseline_mb_per_s": base, "bytes": total}),
         });
     }
     rows

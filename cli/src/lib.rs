@@ -28,6 +28,7 @@ pub mod output;
 pub mod secret;
 
 use std::io::{self, IsTerminal, Write};
+use std::os::fd::AsFd;
 
 use crate::cli::{Cli, Command};
 use crate::client::{Client, ClientConfig};
@@ -89,6 +90,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         err: &mut stderr,
         stdin: &mut stdin,
         stdin_is_terminal,
+        stdin_ready: || mask::pump::readable_now(io::stdin().as_fd()),
     };
     let outcome = match command {
         Command::Status => cmd::status::run(&mut ctx),

@@ -29,6 +29,8 @@ pub struct Ctx<'a> {
     pub stdin: &'a mut dyn BufRead,
     /// Whether stdin is a terminal (then vaultctl prompts).
     pub stdin_is_terminal: bool,
+    /// Whether a read of `stdin` would return at once (only an optimisation: `false` is safe).
+    pub stdin_ready: fn() -> bool,
 }
 
 impl Ctx<'_> {

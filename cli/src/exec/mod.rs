@@ -17,7 +17,7 @@ use crate::cli::{ExecArgs, SecretArgs};
 use crate::cmd::{Ctx, Outcome};
 use crate::config::process_env;
 use crate::error::Error;
-use crate::mask::{MaskSet, StreamMasker};
+use crate::mask::MaskSet;
 use crate::output::FormatArg;
 use crate::secret::Secret;
 use credential::{Credential, LoginOptions};
@@ -379,25 +379,29 @@ fn getrandom_fill(bytes: &mut [u8]) -> Result<(), Error> {
         .map_err(|e| Error::failed("making a heredoc delimiter", e.to_string(), "retry"))
 }
 
+/// The command's stdin as a masking source.
+struct Stdin<'a>(&'a mut dyn std::io::BufRead, fn() -> bool);
+
+impl std::io::Read for Stdin<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl crate::mask::pump::Source for Stdin<'_> {
+    fn ready(&self) -> bool {
+        (self.1)()
+    }
+}
+
 /// `vaultctl mask`: stdin → stdout with the chosen secrets masked.
 pub fn mask(ctx: &mut Ctx<'_>, args: SecretArgs) -> Result<Outcome, Error> {
     let fetched = fetch(ctx, &args, None)?;
     let masks = masks(ctx, &fetched)?;
     // Dropping the credential revokes it: the filter needs no token.
     drop(fetched);
-    let mut masker = StreamMasker::new(masks);
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match ctx.stdin.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.into()),
-        };
-        masker.write(&buf[..n], &mut ctx.out)?;
-        ctx.out.flush()?;
-    }
-    masker.finish(&mut ctx.out)?;
+    let mut stdin = Stdin(ctx.stdin, ctx.stdin_ready);
+    crate::mask::pump::pump(&mut stdin, &mut ctx.out, Some(masks))?;
     Ok(Outcome::Done)
 }
 

@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,8 @@ use nix::unistd::Pid;
 pub use super::signals::{FORWARDED, Signals};
 use super::signals::{Forwarder, Target};
 use crate::error::Error;
-use crate::mask::{MaskSet, StreamMasker};
+use crate::mask::MaskSet;
+use crate::mask::pump::{Fd, Source, pump};
 
 /// What to run and how.
 pub struct ChildSpec {
@@ -27,29 +28,6 @@ pub struct ChildSpec {
     pub remove: Vec<String>,
     /// What to mask in its output; `None` with `--no-mask`.
     pub masks: Option<Arc<MaskSet>>,
-}
-
-/// Copies `from` to `to`, masking, writing out at once whatever cannot be part of a secret.
-fn pump(mut from: impl Read, mut to: impl Write, masks: Option<Arc<MaskSet>>) -> io::Result<()> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut masker = masks.map(StreamMasker::new);
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        match masker.as_mut() {
-            Some(m) => m.write(&buf[..n], &mut to)?,
-            None => to.write_all(&buf[..n])?,
-        }
-        to.flush()?;
-    }
-    if let Some(m) = masker {
-        m.finish(&mut to)?;
-    }
-    to.flush()
 }
 
 fn spawn_error(program: &OsString, error: &io::Error) -> Error {
@@ -93,6 +71,12 @@ impl Read for PtyReader {
             Err(e) if e.raw_os_error() == Some(nix::libc::EIO) => Ok(0),
             other => other,
         }
+    }
+}
+
+impl Source for PtyReader {
+    fn ready(&self) -> bool {
+        crate::mask::pump::readable_now(self.0.as_fd())
     }
 }
 
@@ -183,18 +167,22 @@ pub fn run(spec: ChildSpec, mut signals: Signals) -> Result<u8, Error> {
         drop(slave);
         master
     });
-    let stdout: Option<Box<dyn Read + Send>> = match pty_master {
+    let stdout: Option<Box<dyn Source + Send>> = match pty_master {
         Some(master) => Some(Box::new(PtyReader(master))),
         None => child
             .stdout
             .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            .map(|s| Box::new(Fd(s)) as Box<dyn Source + Send>),
     };
-    let stderr = child.stderr.take();
+    let stderr = child.stderr.take().map(Fd);
     let out_masks = spec.masks.clone();
     let err_masks = spec.masks;
-    let out_thread = std::thread::spawn(move || stdout.map(|s| pump(s, our_stdout, out_masks)));
-    let err_thread = std::thread::spawn(move || stderr.map(|s| pump(s, our_stderr, err_masks)));
+    let out_thread = std::thread::spawn(move || {
+        stdout.map(|mut s| pump(&mut s, &mut { our_stdout }, out_masks))
+    });
+    let err_thread = std::thread::spawn(move || {
+        stderr.map(|mut s| pump(&mut s, &mut { our_stderr }, err_masks))
+    });
 
     // Wait for the child's end without reaping it, so that its pid cannot be reused while the
     // forwarder may still signal it; reap only once the forwarder is told.

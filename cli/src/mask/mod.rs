@@ -16,6 +16,7 @@
 //! and this module's copies are zeroized on drop (the automaton's own tables cannot be).
 
 mod prefilter;
+pub mod pump;
 mod stream;
 mod structured;
 mod variants;
