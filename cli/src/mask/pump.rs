@@ -99,7 +99,6 @@ pub fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
     use std::time::{Duration, Instant};
 
     fn set(secret: &str) -> Arc<MaskSet> {
