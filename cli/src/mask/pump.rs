@@ -75,13 +75,19 @@ pub fn pump(
         if filled == 0 {
             break;
         }
+        // A failed read after some bytes came in: those are still masked and written.
+        let mut failed = None;
         while filled < buf.len() && from.ready() {
-            match read_some(from, &mut buf[filled..])? {
-                0 => {
+            match read_some(from, &mut buf[filled..]) {
+                Ok(0) => {
                     at_end = true;
                     break;
                 }
-                n => filled += n,
+                Ok(n) => filled += n,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
         }
         match masker.as_mut() {
@@ -89,6 +95,10 @@ pub fn pump(
             None => to.write_all(&buf[..filled])?,
         }
         to.flush()?;
+        if let Some(e) = failed {
+            // What is held back (a possible start of a secret) is never written.
+            return Err(e);
+        }
     }
     if let Some(m) = masker {
         m.finish(to)?;
@@ -196,6 +206,36 @@ mod tests {
         pumping.join().unwrap().unwrap();
         let rest: Vec<u8> = seen_rx.try_iter().flatten().collect();
         assert_eq!(String::from_utf8(rest).unwrap(), "token *** end\n");
+    }
+
+    /// Two lines, then a read error while coalescing.
+    struct FailsAfter(Vec<&'static [u8]>);
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Err(io::Error::other("the pipe broke"));
+            }
+            let piece = self.0.remove(0);
+            buf[..piece.len()].copy_from_slice(piece);
+            Ok(piece.len())
+        }
+    }
+
+    impl Source for FailsAfter {
+        fn ready(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_read_error_while_coalescing_still_writes_what_came_before_it() {
+        let mut from = FailsAfter(vec![b"first line\n", b"token s3cr3t-"]);
+        let mut out = Counted::default();
+        let error = pump(&mut from, &mut out, Some(set("s3cr3t-value-0123"))).unwrap_err();
+        assert_eq!(error.to_string(), "the pipe broke");
+        // The possible start of the secret stays held back and is dropped.
+        assert_eq!(String::from_utf8(out.0).unwrap(), "first line\ntoken ");
     }
 
     #[test]
