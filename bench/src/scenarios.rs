@@ -369,9 +369,8 @@ pub fn masking(quick: bool) -> Vec<Row> {
                 plain[plain.len() - 1]
             );
         }
-        let each_round = masked.clone();
         let slowest = masked.iter().copied().fold(f64::INFINITY, f64::min);
-        let (masked, base) = (median(masked.clone()), median(plain));
+        let (each_round, masked, base) = (masked.clone(), median(masked), median(plain));
         let in_memory = memory_throughput(&data, total, &set);
         rows.push(Row {
             scenario: format!("Masking, {n} secrets ({patterns} patterns), {} MiB via a pipe", total >> 20),

@@ -11,10 +11,25 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
+use zeroize::Zeroize;
+
 use super::{MaskSet, StreamMasker};
 
 /// How much is read before it is masked and written, at most.
 pub const BUFFER: usize = 1024 * 1024;
+
+/// The read buffer: it holds output before masking, so what was read into it is zeroized
+/// when the pump ends, however it ends (only the part ever used: the rest was never touched).
+struct Buffer {
+    bytes: Vec<u8>,
+    used: usize,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        self.bytes[..self.used].zeroize();
+    }
+}
 
 /// Whether a `read` of `fd` would return at once (data waiting, end of file or an error).
 pub fn readable_now(fd: BorrowedFd<'_>) -> bool {
@@ -67,11 +82,15 @@ pub fn pump(
     to: &mut impl Write,
     masks: Option<Arc<MaskSet>>,
 ) -> io::Result<()> {
-    let mut buf = vec![0u8; BUFFER];
+    let mut buffer = Buffer {
+        bytes: vec![0u8; BUFFER],
+        used: 0,
+    };
     let mut masker = masks.map(StreamMasker::new);
     let mut at_end = false;
     while !at_end {
-        let mut filled = read_some(from, &mut buf)?;
+        let buf = &mut buffer.bytes;
+        let mut filled = read_some(from, buf)?;
         if filled == 0 {
             break;
         }
@@ -90,6 +109,8 @@ pub fn pump(
                 }
             }
         }
+        buffer.used = buffer.used.max(filled);
+        let buf = &buffer.bytes;
         match masker.as_mut() {
             Some(m) => m.write(&buf[..filled], to)?,
             None => to.write_all(&buf[..filled])?,
@@ -163,7 +184,7 @@ mod tests {
             "step done, token *** used\n".repeat(20_000)
         );
         assert!(from.1 > 20_000, "the source gave one line per read");
-        // 800,000 bytes in 256 KiB pieces: 4 pieces, and the flush at the end.
+        // 800,000 bytes fit one piece of `BUFFER`: one flush for it, one at the end.
         assert!(out.1 <= 6, "{} pieces for 20,000 reads", out.1);
     }
 
