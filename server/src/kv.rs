@@ -195,11 +195,17 @@ pub struct Kv {
     /// Parsed metadata of recent reads, exact through the store's watch over KV writes (see
     /// `store::write_watch`): any write to the KV tree drops it before it returns.
     meta_cache: ExactCache<String, Arc<Metadata>>,
+    /// Versions' records as stored (encrypted: the cache holds no plaintext), kept and dropped
+    /// exactly as the metadata is; only records up to [`SEALED_CACHE_RECORD`] bytes.
+    sealed_cache: ExactCache<Vec<u8>, Arc<[u8]>>,
 }
 
 /// How long, at most, cached metadata is used, and how many paths are kept.
 const META_CACHE_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 const META_CACHE_ENTRIES: usize = 16_384;
+/// How many versions' records are kept, each at most this large (so at most 16 MiB).
+const SEALED_CACHE_ENTRIES: usize = 4_096;
+const SEALED_CACHE_RECORD: usize = 4_096;
 
 /// Fresh metadata for a path that does not exist yet.
 fn new_metadata(now: &str) -> Metadata {
@@ -216,6 +222,7 @@ impl Kv {
             store,
             write_lock: Mutex::new(()),
             meta_cache: ExactCache::new(META_CACHE_AGE, META_CACHE_ENTRIES),
+            sealed_cache: ExactCache::new(META_CACHE_AGE, SEALED_CACHE_ENTRIES),
         }
     }
 
@@ -236,6 +243,35 @@ impl Kv {
                 .keep(watch, epoch, path.to_owned(), Arc::clone(meta));
         }
         Ok(meta)
+    }
+
+    /// The stored data of one version of `path` for a read, decrypted: its encrypted record
+    /// from the cache while that is exact, else from the store.
+    async fn version_data(
+        &self,
+        path: &str,
+        version: u64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, KvError> {
+        let key = version_key(path, version);
+        let Some(watch) = self.store.watch_of(Tree::Kv) else {
+            return Ok(self.store.get(Tree::Kv, &key).await?);
+        };
+        let stored = match self.sealed_cache.get(watch, key.as_slice()) {
+            Some(stored) => stored,
+            None => {
+                let epoch = watch.quiet_epoch();
+                let Some(stored) = self.store.get_sealed(Tree::Kv, &key).await? else {
+                    return Ok(None);
+                };
+                let stored: Arc<[u8]> = stored.into();
+                if let Some(epoch) = epoch.filter(|_| stored.len() <= SEALED_CACHE_RECORD) {
+                    self.sealed_cache
+                        .keep(watch, epoch, key.clone(), Arc::clone(&stored));
+                }
+                stored
+            }
+        };
+        Ok(Some(self.store.open(Tree::Kv, &key, &stored).await?))
     }
 
     pub async fn metadata(&self, path: &str) -> Result<Option<Metadata>, KvError> {
@@ -259,8 +295,7 @@ impl Kv {
             ));
         }
         let data = self
-            .store
-            .get(Tree::Kv, &version_key(path, version))
+            .version_data(path, version)
             .await?
             .ok_or(KvError::NotFound)?;
         if serde_json::from_slice::<&serde_json::value::RawValue>(&data).is_err() {
@@ -658,7 +693,27 @@ mod tests {
         );
         let watch = store.watch_of(Tree::Kv).expect("exclusive");
         assert!(reader.meta_cache.get(watch, "c").is_some(), "kept");
+        let sealed = reader
+            .sealed_cache
+            .get(watch, version_key("c", 1).as_slice())
+            .expect("the version's record kept");
+        assert!(
+            !sealed.windows(5).any(|w| w == br#""n":1"#),
+            "the cache holds the record encrypted"
+        );
+        assert_eq!(
+            current(reader.read("c", None).await.expect("read")),
+            Some((Some(1), Some(1))),
+            "read again through both caches"
+        );
         writer.write("c", data(2), None).await.expect("write");
+        assert!(
+            reader
+                .sealed_cache
+                .get(watch, version_key("c", 1).as_slice())
+                .is_none(),
+            "a write to the tree drops it"
+        );
         assert_eq!(
             current(reader.read("c", None).await.expect("read")),
             Some((Some(2), Some(2)))
@@ -675,6 +730,43 @@ mod tests {
             .await
             .expect("destroy");
         assert_eq!(current(reader.read("c", None).await.expect("read")), None);
+        // A seal drops every kept record, and a sealed store serves none of them.
+        writer.write("c", data(3), None).await.expect("write");
+        assert!(current(reader.read("c", None).await.expect("read")).is_some());
+        assert!(
+            reader
+                .sealed_cache
+                .get(watch, version_key("c", 3).as_slice())
+                .is_some()
+        );
+        store.seal();
+        assert!(reader.read("c", None).await.is_err(), "sealed");
+        assert!(
+            reader
+                .sealed_cache
+                .get(watch, version_key("c", 3).as_slice())
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn large_records_are_not_kept() {
+        let (store, _) = crate::store::memory::unsealed_store().await;
+        let kv = Kv::new(store.clone());
+        let mut big = Map::new();
+        big.insert("x".into(), json!("y".repeat(SEALED_CACHE_RECORD)));
+        kv.write("big", big, None).await.expect("write");
+        assert!(matches!(
+            kv.read("big", None).await.expect("read"),
+            ReadOutcome::Found { .. }
+        ));
+        let watch = store.watch_of(Tree::Kv).expect("exclusive");
+        assert!(kv.meta_cache.get(watch, "big").is_some());
+        assert!(
+            kv.sealed_cache
+                .get(watch, version_key("big", 1).as_slice())
+                .is_none()
+        );
     }
 
     #[test]

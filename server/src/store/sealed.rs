@@ -287,14 +287,28 @@ impl SealedStore {
         tree: Tree,
         key: &[u8],
     ) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
-        self.require_keyring()?;
-        match self.backend.get(tree, key).await? {
-            Some(stored) => {
-                let keyring = self.keyring_for(&stored).await?;
-                Ok(Some(Self::decrypt_record(&keyring, tree, key, &stored)?))
-            }
+        match self.get_sealed(tree, key).await? {
+            Some(stored) => Ok(Some(self.open(tree, key, &stored).await?)),
             None => Ok(None),
         }
+    }
+
+    /// A record as it is stored, still encrypted: what a cache of records may hold without
+    /// holding their plaintext. [`SealedStore::open`] decrypts it. Refused while sealed.
+    pub async fn get_sealed(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.require_keyring()?;
+        self.backend.get(tree, key).await
+    }
+
+    /// Decrypts a record [`SealedStore::get_sealed`] read at `key`. Refused while sealed.
+    pub async fn open(
+        &self,
+        tree: Tree,
+        key: &[u8],
+        stored: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StoreError> {
+        let keyring = self.keyring_for(stored).await?;
+        Self::decrypt_record(&keyring, tree, key, stored)
     }
 
     pub async fn get_json<T: serde::de::DeserializeOwned>(
