@@ -1,6 +1,7 @@
-//! A small closed-loop HTTP/1.1 load generator on hyper: `clients` connections, each sending
-//! its next request as soon as the previous answer arrives, for a fixed duration. Requests come
-//! from a generator so each can be fresh (a new signed JWT per login).
+//! A small HTTP/1.1 load generator on hyper: `clients` connections, each sending its next
+//! request as soon as the previous answer arrives (closed loop), or at a fixed total rate
+//! ([`run_paced`]), for a fixed duration. Requests come from a list so each can be fresh (a new
+//! signed JWT per login).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -50,6 +51,51 @@ pub fn run(
     cycle: bool,
     expect_status: u16,
 ) -> LoadResult {
+    run_with(
+        addr,
+        clients,
+        duration,
+        requests,
+        cycle,
+        expect_status,
+        None,
+    )
+}
+
+/// [`run`], but the clients together send `rate` requests per second, each on a fixed
+/// schedule (client `i` of `n` sends its `k`-th request at `(k·n + i) / rate` seconds). A
+/// request is sent at its time, or as soon as the answer before it arrived if that is later,
+/// and its latency counts from its scheduled time, so a slow answer also counts against the
+/// requests it held up (no coordinated omission). The generator's timer has a 1 ms
+/// resolution, so up to 1 ms of each latency is its own.
+pub fn run_paced(
+    addr: &str,
+    clients: usize,
+    duration: Duration,
+    requests: Arc<Vec<Request>>,
+    expect_status: u16,
+    rate: f64,
+) -> LoadResult {
+    run_with(
+        addr,
+        clients,
+        duration,
+        requests,
+        false,
+        expect_status,
+        Some(rate),
+    )
+}
+
+fn run_with(
+    addr: &str,
+    clients: usize,
+    duration: Duration,
+    requests: Arc<Vec<Request>>,
+    cycle: bool,
+    expect_status: u16,
+    rate: Option<f64>,
+) -> LoadResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -58,11 +104,16 @@ pub fn run(
     let addr = addr.trim_start_matches("http://").to_owned();
     runtime.block_on(async move {
         let next = Arc::new(AtomicUsize::new(0));
-        let started = Instant::now();
+        // A paced schedule starts once the clients had time to connect; its rate counts from
+        // there.
+        let started = Instant::now() + rate.map_or(Duration::ZERO, |_| Duration::from_millis(200));
         let deadline = started + duration;
         let mut tasks = Vec::new();
-        for _ in 0..clients {
+        for client in 0..clients {
             let (addr, requests, next) = (addr.clone(), requests.clone(), next.clone());
+            // The paced schedule starts once every client is connected.
+            let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
+            let offset = rate.map(|r| Duration::from_secs_f64(client as f64 / r));
             tasks.push(tokio::spawn(async move {
                 let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
                 stream.set_nodelay(true).unwrap();
@@ -73,7 +124,11 @@ pub fn run(
                 tokio::spawn(conn);
                 let mut latencies = Vec::new();
                 let mut errors = 0u64;
+                let mut due = offset.map(|o| started + o);
                 while Instant::now() < deadline {
+                    if let Some(at) = due {
+                        tokio::time::sleep_until(at.into()).await;
+                    }
                     let mut i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= requests.len() {
                         if !cycle {
@@ -92,7 +147,10 @@ pub fn run(
                     let req = builder
                         .body(Full::new(Bytes::from(r.body.clone().unwrap_or_default())))
                         .unwrap();
-                    let sent = Instant::now();
+                    let sent = due.unwrap_or_else(Instant::now);
+                    if let (Some(at), Some(interval)) = (&mut due, interval) {
+                        *at += interval;
+                    }
                     match sender.send_request(req).await {
                         Ok(resp) => {
                             let status = resp.status().as_u16();
@@ -121,7 +179,10 @@ pub fn run(
         LoadResult {
             requests: all.len() as u64,
             errors,
-            seconds: started.elapsed().as_secs_f64().max(0.001),
+            seconds: Instant::now()
+                .saturating_duration_since(started)
+                .as_secs_f64()
+                .max(0.001),
             latencies_us: all,
         }
     })
