@@ -111,7 +111,7 @@ fn run_with(
         let mut tasks = Vec::new();
         for client in 0..clients {
             let (addr, requests, next) = (addr.clone(), requests.clone(), next.clone());
-            // The paced schedule starts once every client is connected.
+            // Paced: this client's k-th request is due at `started + (k·clients + client) / rate`.
             let interval = rate.map(|r| Duration::from_secs_f64(clients as f64 / r));
             let offset = rate.map(|r| Duration::from_secs_f64(client as f64 / r));
             tasks.push(tokio::spawn(async move {
