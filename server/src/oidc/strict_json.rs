@@ -5,15 +5,16 @@
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use std::collections::HashSet;
+use serde_json::{Map, Number, Value};
 
-/// Parses `bytes` as JSON only to check that no object repeats a member name.
-pub(super) fn check_unique_members(bytes: &[u8]) -> Result<(), serde_json::Error> {
-    serde_json::from_slice::<Unique>(bytes).map(|_| ())
+/// Parses `bytes` as JSON, refusing any object that repeats a member name. One pass: the value
+/// it returns is what `serde_json::from_slice::<Value>` returns for the same bytes.
+pub(super) fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Unique>(bytes).map(|unique| unique.0)
 }
 
-/// Accepts any JSON value whose objects have unique member names.
-struct Unique;
+/// A JSON value whose objects have unique member names.
+struct Unique(Value);
 
 impl<'de> Deserialize<'de> for Unique {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -30,40 +31,49 @@ impl<'de> Visitor<'de> for UniqueVisitor {
         f.write_str("a JSON value")
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
-        Ok(Unique)
+    fn visit_bool<E>(self, v: bool) -> Result<Unique, E> {
+        Ok(Unique(Value::Bool(v)))
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
-        Ok(Unique)
+    fn visit_i64<E>(self, v: i64) -> Result<Unique, E> {
+        Ok(Unique(Value::Number(v.into())))
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
-        Ok(Unique)
+    fn visit_u64<E>(self, v: u64) -> Result<Unique, E> {
+        Ok(Unique(Value::Number(v.into())))
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
-        Ok(Unique)
+    fn visit_f64<E>(self, v: f64) -> Result<Unique, E> {
+        Ok(Unique(
+            Number::from_f64(v).map_or(Value::Null, Value::Number),
+        ))
     }
-    fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
-        Ok(Unique)
+    fn visit_str<E>(self, v: &str) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v.to_owned())))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Unique, E> {
+        Ok(Unique(Value::String(v)))
     }
     fn visit_unit<E>(self) -> Result<Unique, E> {
-        Ok(Unique)
+        Ok(Unique(Value::Null))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Unique, A::Error> {
-        while seq.next_element::<Unique>()?.is_some() {}
-        Ok(Unique)
+        let mut items = Vec::new();
+        while let Some(Unique(item)) = seq.next_element::<Unique>()? {
+            items.push(item);
+        }
+        Ok(Unique(Value::Array(items)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
-        let mut names = HashSet::new();
+        let mut members = Map::new();
         while let Some(name) = map.next_key::<String>()? {
-            if !names.insert(name) {
+            if members.contains_key(&name) {
                 // The name itself is attacker-chosen and stays out of the message.
                 return Err(de::Error::custom("duplicate member name"));
             }
-            map.next_value::<Unique>()?;
+            let Unique(value) = map.next_value::<Unique>()?;
+            members.insert(name, value);
         }
-        Ok(Unique)
+        Ok(Unique(Value::Object(members)))
     }
 }
 
@@ -73,12 +83,37 @@ mod tests {
 
     #[test]
     fn duplicates_are_refused_at_any_depth() {
-        assert!(check_unique_members(br#"{"a":1,"b":{"c":[1,{"d":2}]}}"#).is_ok());
-        assert!(check_unique_members(br#"{"sub":"x","sub":"y"}"#).is_err());
-        assert!(check_unique_members(br#"{"a":{"b":1,"b":2}}"#).is_err());
-        assert!(check_unique_members(br#"[{"k":1,"k":1}]"#).is_err());
+        assert!(parse(br#"{"a":1,"b":{"c":[1,{"d":2}]}}"#).is_ok());
+        assert!(parse(br#"{"sub":"x","sub":"y"}"#).is_err());
+        assert!(parse(br#"{"a":{"b":1,"b":2}}"#).is_err());
+        assert!(parse(br#"[{"k":1,"k":1}]"#).is_err());
         // Escapes name the same member: "s\u0075b" is "sub".
-        assert!(check_unique_members(br#"{"sub":"x","s\u0075b":"y"}"#).is_err());
-        assert!(check_unique_members(b"{").is_err());
+        assert!(parse(br#"{"sub":"x","s\u0075b":"y"}"#).is_err());
+        assert!(parse(b"{").is_err());
+        assert!(parse(br#"{"a":1} x"#).is_err(), "trailing input");
+    }
+
+    #[test]
+    fn the_value_is_what_serde_json_parses() {
+        for text in [
+            r#"{"iss":"https://t.example","aud":["a","b"],"exp":1700000000,"iat":-5,"f":1.5}"#,
+            r#"{"big":18446744073709551615,"neg":-9223372036854775808,"e":1e300,"z":0.0}"#,
+            r#"{"esc":"a\"b\\c\u00e9\ud83d\ude00","nested":{"x":[null,true,false,[],{}]}}"#,
+            r#"[1,"two",3.25]"#,
+            r#""just a string""#,
+            "null",
+        ] {
+            let expected: Value = serde_json::from_str(text).expect("valid JSON");
+            assert_eq!(parse(text.as_bytes()).expect("parses"), expected, "{text}");
+        }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(
+            parse(deep.as_bytes()).is_err(),
+            "serde_json's recursion limit holds"
+        );
     }
 }

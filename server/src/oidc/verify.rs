@@ -9,8 +9,8 @@
 use super::jwks::{JwksCache, JwksError, JwksSource, VerifyingKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
 use serde_json::Value;
 
 /// Largest JWT accepted, checked before any decoding.
@@ -104,51 +104,70 @@ impl VerifyError {
     }
 }
 
-/// The JOSE header as sent: read only to choose an algorithm and a key, never trusted.
+/// A compact JWS as sent, split and parsed but not trusted: the header is read only to choose
+/// an algorithm and a key; the payload is parsed once, here, so that its member names are
+/// checked before any key lookup (the same parse is what [`verify`] goes on to validate).
 #[derive(Debug)]
-struct UnverifiedHeader {
+struct UnverifiedJwt<'a> {
     alg: String,
     kid: Option<String>,
     crit: bool,
+    /// `header.payload` as sent: what the signature covers.
+    signed: &'a str,
+    /// The signature part, base64url.
+    signature: &'a str,
+    claims: serde_json::Map<String, Value>,
 }
 
-/// Splits the compact JWS and reads its header. Refuses anything that is not three parts, a
-/// header that is not a JSON object with unique member names, or a non-string `alg`/`kid`.
-fn unverified_header(unverified_jwt: &str) -> Result<UnverifiedHeader, VerifyError> {
-    let mut parts = unverified_jwt.split('.');
-    let (Some(header), Some(payload), Some(_), None) =
+/// Splits the compact JWS and parses its header and payload. Refuses anything that is not three
+/// parts of unpadded base64url, a header or payload that is not a JSON object with unique
+/// member names, or a non-string `alg`/`kid`.
+fn unverified(jwt: &str) -> Result<UnverifiedJwt<'_>, VerifyError> {
+    let mut parts = jwt.split('.');
+    let (Some(header_part), Some(payload_part), Some(signature), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(VerifyError::Malformed("expected three dot-separated parts"));
     };
-    let bytes = B64URL
-        .decode(header.trim_end_matches('='))
-        .map_err(|_| VerifyError::Malformed("header is not base64url"))?;
-    super::strict_json::check_unique_members(&bytes)
-        .map_err(|_| VerifyError::Malformed("header is not JSON with unique member names"))?;
-    let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&bytes) else {
-        return Err(VerifyError::Malformed("header is not a JSON object"));
+    let signed = &jwt[..header_part.len() + 1 + payload_part.len()];
+    let object = |part: &str, not_base64, not_unique, not_object| {
+        let bytes = B64URL
+            .decode(part)
+            .map_err(|_| VerifyError::Malformed(not_base64))?;
+        match super::strict_json::parse(&bytes) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(VerifyError::Malformed(not_object)),
+            Err(_) => Err(VerifyError::Malformed(not_unique)),
+        }
     };
-    // The payload is checked here too, before any key lookup: the library's own parser would
-    // keep the last of two equal names.
-    let payload = B64URL
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| VerifyError::Malformed("payload is not base64url"))?;
-    super::strict_json::check_unique_members(&payload)
-        .map_err(|_| VerifyError::Malformed("payload is not JSON with unique member names"))?;
-    let alg = match map.get("alg") {
+    let header = object(
+        header_part,
+        "header is not base64url",
+        "header is not JSON with unique member names",
+        "header is not a JSON object",
+    )?;
+    let claims = object(
+        payload_part,
+        "payload is not base64url",
+        "payload is not JSON with unique member names",
+        "payload is not a JSON object",
+    )?;
+    let alg = match header.get("alg") {
         Some(Value::String(alg)) => alg.clone(),
         _ => return Err(VerifyError::Malformed("header has no alg")),
     };
-    let kid = match map.get("kid") {
+    let kid = match header.get("kid") {
         None => None,
         Some(Value::String(kid)) => Some(kid.clone()),
         Some(_) => return Err(VerifyError::Malformed("kid is not a string")),
     };
-    Ok(UnverifiedHeader {
+    Ok(UnverifiedJwt {
         alg,
         kid,
-        crit: map.contains_key("crit"),
+        crit: header.contains_key("crit"),
+        signed,
+        signature,
+        claims,
     })
 }
 
@@ -222,26 +241,26 @@ fn now() -> u64 {
 
 /// The first phase, shared by [`verify`] and [`inspect`]: size, header, `crit`, the
 /// algorithm (on the issuer's allow-list) and the issuer's key for the token's `kid`.
-async fn signing_key(
-    jwt: &str,
+async fn signing_key<'a>(
+    jwt: &'a str,
     issuer: &IssuerParams,
     jwks: &JwksCache,
-) -> Result<(Algorithm, VerifyingKey), VerifyError> {
+) -> Result<(Algorithm, VerifyingKey, UnverifiedJwt<'a>), VerifyError> {
     if jwt.is_empty() {
         return Err(VerifyError::MissingToken);
     }
     if jwt.len() > MAX_JWT_BYTES {
         return Err(VerifyError::TooLarge);
     }
-    let header = unverified_header(jwt)?;
-    if header.crit {
+    let token = unverified(jwt)?;
+    if token.crit {
         return Err(VerifyError::Critical);
     }
-    let alg_name = header.alg.as_str();
+    let alg_name = token.alg.as_str();
     let algorithm = algorithm_named(alg_name)
         .filter(|a| issuer.algorithms.contains(a))
         .ok_or_else(|| VerifyError::Algorithm(alg_name.chars().take(16).collect()))?;
-    let kid = header.kid.as_deref();
+    let kid = token.kid.as_deref();
     let key = jwks
         .key(&issuer.source, kid)
         .await
@@ -254,56 +273,128 @@ async fn signing_key(
     {
         return Err(VerifyError::Signature);
     }
-    Ok((algorithm, key))
+    Ok((algorithm, key, token))
+}
+
+/// Checks the signature over `header.payload` with `key`, by `algorithm` (the header's own,
+/// already on the issuer's allow-list); the crypto provider refuses a key of another family.
+fn check_signature(
+    token: &UnverifiedJwt<'_>,
+    algorithm: Algorithm,
+    key: &VerifyingKey,
+) -> Result<(), VerifyError> {
+    match jsonwebtoken::crypto::verify(
+        token.signature,
+        token.signed.as_bytes(),
+        &key.key,
+        algorithm,
+    ) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(VerifyError::Signature),
+        Err(e) => Err(decode_error(&e)),
+    }
 }
 
 fn decode_error(e: &jsonwebtoken::errors::Error) -> VerifyError {
     match e.kind() {
         ErrorKind::InvalidSignature => VerifyError::Signature,
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidKeyFormat => VerifyError::Signature,
-        ErrorKind::ExpiredSignature => VerifyError::Expired,
-        ErrorKind::ImmatureSignature => VerifyError::NotYetValid,
-        ErrorKind::InvalidIssuer => VerifyError::Issuer,
-        ErrorKind::InvalidAudience => VerifyError::Audience,
-        ErrorKind::MissingRequiredClaim(c) => VerifyError::MissingClaim(c.clone()),
-        ErrorKind::InvalidClaimFormat(c) => VerifyError::ClaimType(c.clone()),
-        _ => VerifyError::Malformed("payload could not be decoded"),
+        ErrorKind::Base64(_) => VerifyError::Malformed("signature is not base64url"),
+        _ => VerifyError::Malformed("signature could not be decoded"),
+    }
+}
+
+/// A NumericDate claim (RFC 7519 §2) as a bound is read: an integer, or a finite non-negative
+/// number, rounded. Its exact type is checked afterwards (`time_claim` in [`verify`]).
+enum NumericDate {
+    Absent,
+    Invalid,
+    At(u64),
+}
+
+fn numeric_date(claims: &serde_json::Map<String, Value>, name: &str) -> NumericDate {
+    match claims.get(name) {
+        None | Some(Value::Null) => NumericDate::Absent,
+        Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
+            (Some(at), _) => NumericDate::At(at),
+            (None, Some(f)) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
+                NumericDate::At(f.round() as u64)
+            }
+            _ => NumericDate::Invalid,
+        },
+        Some(_) => NumericDate::Invalid,
+    }
+}
+
+/// A claim that is one string or an array of strings (`iss`, `aud`); `None` for anything else.
+fn one_or_many(value: Option<&Value>) -> Option<Vec<&str>> {
+    match value? {
+        Value::String(one) => Some(vec![one.as_str()]),
+        Value::Array(many) => many.iter().map(Value::as_str).collect(),
+        _ => None,
     }
 }
 
 /// Verifies `jwt` against `issuer` and `audiences`; returns the verified claims.
+///
+/// After the signature, the registered claims in this order: `exp`, `iss` and `aud` present
+/// (as a time, and as a string or strings); `nbf` a time if present; not expired (`exp` +
+/// leeway); not before `nbf` (− leeway); `iss` and `aud` the expected ones; then their exact
+/// types, `iat` not in the future, the lifetime, and `jti`.
 pub async fn verify(
     jwt: &str,
     issuer: &IssuerParams,
     audiences: &[String],
     jwks: &JwksCache,
 ) -> Result<VerifiedClaims, VerifyError> {
-    let (algorithm, key) = signing_key(jwt, issuer, jwks).await?;
-    let mut validation = Validation::new(algorithm);
-    validation.set_issuer(&[&issuer.issuer]);
-    validation.set_audience(audiences);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
-    validation.leeway = LEEWAY_SECS;
-    validation.validate_nbf = true;
-    validation.validate_exp = true;
-    let signed_claims = jsonwebtoken::decode::<Value>(jwt, &key.key, &validation)
-        .map_err(|e| decode_error(&e))?
-        .claims;
+    let (algorithm, key, token) = signing_key(jwt, issuer, jwks).await?;
+    check_signature(&token, algorithm, &key)?;
+    let claims = token.claims;
 
-    // Registered claims the library leaves to us: types and lifetime.
+    let exp_bound = match numeric_date(&claims, "exp") {
+        NumericDate::At(exp) => exp,
+        _ => return Err(VerifyError::MissingClaim("exp".into())),
+    };
+    let iss_claim =
+        one_or_many(claims.get("iss")).ok_or_else(|| VerifyError::MissingClaim("iss".into()))?;
+    let aud_claim =
+        one_or_many(claims.get("aud")).ok_or_else(|| VerifyError::MissingClaim("aud".into()))?;
+    let nbf_bound = match numeric_date(&claims, "nbf") {
+        NumericDate::Invalid => return Err(VerifyError::ClaimType("nbf".into())),
+        NumericDate::Absent => None,
+        NumericDate::At(nbf) => Some(nbf),
+    };
+    let now = now();
+    if exp_bound < now.saturating_sub(LEEWAY_SECS) {
+        return Err(VerifyError::Expired);
+    }
+    if nbf_bound.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+        return Err(VerifyError::NotYetValid);
+    }
+    if !iss_claim.contains(&issuer.issuer.as_str()) {
+        return Err(VerifyError::Issuer);
+    }
+    if !aud_claim
+        .iter()
+        .any(|aud| audiences.iter().any(|wanted| wanted == aud))
+    {
+        return Err(VerifyError::Audience);
+    }
+
+    // The exact types and the lifetime.
     let time_claim = |name: &str| -> Result<u64, VerifyError> {
-        signed_claims
+        claims
             .get(name)
             .and_then(Value::as_u64)
             .ok_or_else(|| VerifyError::ClaimType(name.to_owned()))
     };
     let iat = time_claim("iat")?;
     let exp = time_claim("exp")?;
-    let nbf = match signed_claims.get("nbf") {
+    let nbf = match claims.get("nbf") {
         Some(_) => Some(time_claim("nbf")?),
         None => None,
     };
-    let Some(iss) = signed_claims
+    let Some(iss) = claims
         .get("iss")
         .and_then(Value::as_str)
         .filter(|iss| *iss == issuer.issuer)
@@ -311,13 +402,13 @@ pub async fn verify(
     else {
         return Err(VerifyError::Issuer);
     };
-    if iat > now() + LEEWAY_SECS {
+    if iat > now + LEEWAY_SECS {
         return Err(VerifyError::IssuedInFuture);
     }
     if exp.saturating_sub(iat) > issuer.max_lifetime_secs {
         return Err(VerifyError::LifetimeTooLong);
     }
-    let jti = match signed_claims.get("jti") {
+    let jti = match claims.get("jti") {
         Some(Value::String(j)) if !j.is_empty() && j.len() <= 256 => j.clone(),
         Some(_) => return Err(VerifyError::ClaimType("jti".into())),
         None => return Err(VerifyError::MissingClaim("jti".into())),
@@ -328,7 +419,7 @@ pub async fn verify(
         exp,
         iat,
         nbf,
-        all: signed_claims,
+        all: Value::Object(claims),
     })
 }
 
@@ -356,7 +447,9 @@ pub async fn inspect(
 ) -> Inspection {
     use policies::Check;
     let wanted_format = "a compact JWS (three base64url parts, JSON objects, unique names)";
-    let claims = unverified_header(jwt).ok().and_then(|_| payload(jwt));
+    let claims = unverified(jwt)
+        .ok()
+        .map(|token| Value::Object(token.claims));
     let mut checks = Vec::new();
     let allowed: Vec<&str> = issuer.algorithms.iter().map(algorithm_label).collect();
     let wanted_signature = format!(
@@ -364,31 +457,20 @@ pub async fn inspect(
         allowed.join(" or ")
     );
     let signature_verified = match signing_key(jwt, issuer, jwks).await {
-        Ok((algorithm, key)) => {
-            let mut validation = Validation::new(algorithm);
-            validation.validate_exp = false;
-            validation.validate_nbf = false;
-            validation.validate_aud = false;
-            validation.set_required_spec_claims::<&str>(&[]);
-            match jsonwebtoken::decode::<Value>(jwt, &key.key, &validation) {
-                Ok(_) => {
-                    checks.push(Check::pass(
-                        "signature",
-                        wanted_signature,
-                        "a valid signature",
-                    ));
-                    true
-                }
-                Err(e) => {
-                    checks.push(Check::fail(
-                        "signature",
-                        wanted_signature,
-                        decode_error(&e).to_string(),
-                    ));
-                    false
-                }
+        Ok((algorithm, key, token)) => match check_signature(&token, algorithm, &key) {
+            Ok(()) => {
+                checks.push(Check::pass(
+                    "signature",
+                    wanted_signature,
+                    "a valid signature",
+                ));
+                true
             }
-        }
+            Err(e) => {
+                checks.push(Check::fail("signature", wanted_signature, e.to_string()));
+                false
+            }
+        },
         Err(
             e @ (VerifyError::MissingToken | VerifyError::TooLarge | VerifyError::Malformed(_)),
         ) => {
@@ -422,15 +504,6 @@ fn algorithm_label(algorithm: &Algorithm) -> &'static str {
         .map_or("another algorithm", |(label, _)| label)
 }
 
-/// The payload of a JWT whose header already parsed, unverified.
-fn payload(jwt: &str) -> Option<Value> {
-    let part = jwt.split('.').nth(1)?;
-    let bytes = B64URL.decode(part.trim_end_matches('=')).ok()?;
-    serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .filter(Value::is_object)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,24 +511,36 @@ mod tests {
     #[test]
     fn header_parsing_is_strict() {
         let payload = B64URL.encode(br#"{"sub":"x"}"#);
-        assert!(unverified_header("a.b").is_err());
-        assert!(unverified_header("a.b.c.d").is_err());
-        assert!(unverified_header(&format!("!!!.{payload}.c")).is_err());
+        assert!(unverified("a.b").is_err());
+        assert!(unverified("a.b.c.d").is_err());
+        assert!(unverified(&format!("!!!.{payload}.c")).is_err());
         let h = B64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
-        let header = unverified_header(&format!("{h}.{payload}.y")).expect("header");
+        let jwt = format!("{h}.{payload}.y");
+        let header = unverified(&jwt).expect("header");
+        assert_eq!(header.signed, format!("{h}.{payload}"));
+        assert_eq!(header.signature, "y");
+        assert_eq!(header.claims.get("sub"), Some(&Value::String("x".into())));
         assert_eq!(header.kid.as_deref(), Some("k"));
         assert_eq!(header.alg, "RS256");
         let arr = B64URL.encode(b"[1]");
-        assert!(unverified_header(&format!("{arr}.{payload}.y")).is_err());
+        assert!(unverified(&format!("{arr}.{payload}.y")).is_err());
+        assert!(
+            unverified(&format!("{h}.{arr}.y")).is_err(),
+            "claims are an object"
+        );
+        // Unpadded base64url only (RFC 7515 §2): a padded part is refused.
+        let padded = base64::engine::general_purpose::URL_SAFE.encode(br#"{"alg": "RS256"}"#);
+        assert!(padded.ends_with('='));
+        assert!(unverified(&format!("{padded}.{payload}.y")).is_err());
     }
 
     #[test]
     fn duplicate_member_names_in_header_or_payload_are_refused() {
         let good_header = B64URL.encode(br#"{"alg":"RS256","kid":"k"}"#);
         let good_payload = B64URL.encode(br#"{"sub":"a","aud":"x"}"#);
-        assert!(unverified_header(&format!("{good_header}.{good_payload}.s")).is_ok());
+        assert!(unverified(&format!("{good_header}.{good_payload}.s")).is_ok());
         let dup_header = B64URL.encode(br#"{"alg":"RS256","kid":"k","kid":"other"}"#);
-        let err = unverified_header(&format!("{dup_header}.{good_payload}.s")).expect_err("dup");
+        let err = unverified(&format!("{dup_header}.{good_payload}.s")).expect_err("dup");
         assert!(err.to_string().contains("unique member names"), "{err}");
         for payload in [
             br#"{"sub":"a","sub":"b"}"#.as_slice(),
@@ -463,9 +548,38 @@ mod tests {
             br#"{"aud":"x","aud":"y"}"#,
         ] {
             let token = format!("{good_header}.{}.s", B64URL.encode(payload));
-            let err = unverified_header(&token).expect_err("duplicate claim");
+            let err = unverified(&token).expect_err("duplicate claim");
             assert!(err.to_string().contains("unique member names"), "{err}");
         }
+    }
+
+    #[test]
+    fn registered_claims_are_read_in_the_shapes_the_checks_need() {
+        let claims = serde_json::json!({
+            "int": 5, "float": 5.6, "negative": -1, "text": "5", "null": null, "huge": 1e300
+        });
+        let claims = claims.as_object().expect("object");
+        assert!(matches!(numeric_date(claims, "int"), NumericDate::At(5)));
+        assert!(matches!(numeric_date(claims, "float"), NumericDate::At(6)));
+        for invalid in ["negative", "text", "huge"] {
+            assert!(
+                matches!(numeric_date(claims, invalid), NumericDate::Invalid),
+                "{invalid}"
+            );
+        }
+        for absent in ["null", "missing"] {
+            assert!(
+                matches!(numeric_date(claims, absent), NumericDate::Absent),
+                "{absent}"
+            );
+        }
+        let value = |v: Value| one_or_many(Some(&v)).map(|all| all.join(","));
+        assert_eq!(value(serde_json::json!("a")).as_deref(), Some("a"));
+        assert_eq!(value(serde_json::json!(["a", "b"])).as_deref(), Some("a,b"));
+        assert_eq!(value(serde_json::json!([])).as_deref(), Some(""));
+        assert_eq!(value(serde_json::json!(["a", 1])), None);
+        assert_eq!(value(serde_json::json!(1)), None);
+        assert_eq!(one_or_many(None), None);
     }
 
     #[test]
