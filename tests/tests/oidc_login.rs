@@ -364,6 +364,23 @@ fn forged_and_wrong_tokens_are_refused_with_their_reason() {
             ),
             "crit",
         ),
+        (
+            "header member of the wrong type",
+            s.issuer.sign_with_header(
+                "rsa1",
+                &json!({"alg": "RS256", "kid": "rsa1", "typ": 1}),
+                &with(json!({})),
+            ),
+            "wrong JSON type",
+        ),
+        (
+            "sub as a list",
+            s.issuer.sign(
+                "rsa1",
+                &with(json!({"sub": ["repo:evil/x:ref:refs/heads/main", "repo:acme/api:ref:refs/heads/main"]})),
+            ),
+            "sub",
+        ),
         ("tampered payload", tampered, "signature"),
         (
             "oversized",

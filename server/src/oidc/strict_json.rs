@@ -7,8 +7,10 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-/// Parses `bytes` as JSON, refusing any object that repeats a member name. One pass: the value
-/// it returns is what `serde_json::from_slice::<Value>` returns for the same bytes.
+/// Parses `bytes` as JSON, refusing any object that repeats a member name, and the member names
+/// serde_json reserves for its own markers (raw values, arbitrary-precision numbers), which
+/// its `Value` parser would expand. One pass: otherwise the value it returns is what
+/// `serde_json::from_slice::<Value>` returns for the same bytes.
 pub(super) fn parse(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     serde_json::from_slice::<Unique>(bytes).map(|unique| unique.0)
 }
@@ -66,6 +68,9 @@ impl<'de> Visitor<'de> for UniqueVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Unique, A::Error> {
         let mut members = Map::new();
         while let Some(name) = map.next_key::<String>()? {
+            if name.starts_with("$serde_json::private::") {
+                return Err(de::Error::custom("reserved member name"));
+            }
             if members.contains_key(&name) {
                 // The name itself is attacker-chosen and stays out of the message.
                 return Err(de::Error::custom("duplicate member name"));
@@ -91,6 +96,9 @@ mod tests {
         assert!(parse(br#"{"sub":"x","s\u0075b":"y"}"#).is_err());
         assert!(parse(b"{").is_err());
         assert!(parse(br#"{"a":1} x"#).is_err(), "trailing input");
+        // serde_json's own markers are refused, not expanded into another value.
+        assert!(parse(br#"{"x":{"$serde_json::private::RawValue":"[1]"}}"#).is_err());
+        assert!(parse(br#"{"$serde_json::private::Number":"1"}"#).is_err());
     }
 
     #[test]

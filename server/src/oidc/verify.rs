@@ -116,6 +116,7 @@ struct UnverifiedJwt<'a> {
     signed: &'a str,
     /// The signature part, base64url.
     signature: &'a str,
+    header: Value,
     claims: serde_json::Map<String, Value>,
 }
 
@@ -167,6 +168,7 @@ fn unverified(jwt: &str) -> Result<UnverifiedJwt<'_>, VerifyError> {
         crit: header.contains_key("crit"),
         signed,
         signature,
+        header: Value::Object(header),
         claims,
     })
 }
@@ -278,11 +280,18 @@ async fn signing_key<'a>(
 
 /// Checks the signature over `header.payload` with `key`, by `algorithm` (the header's own,
 /// already on the issuer's allow-list); the crypto provider refuses a key of another family.
+/// The header's registered members must have their JOSE types (RFC 7515 §4.1) too.
 fn check_signature(
     token: &UnverifiedJwt<'_>,
     algorithm: Algorithm,
     key: &VerifyingKey,
 ) -> Result<(), VerifyError> {
+    use serde::Deserialize;
+    if jsonwebtoken::Header::deserialize(&token.header).is_err() {
+        return Err(VerifyError::Malformed(
+            "a header member has the wrong JSON type",
+        ));
+    }
     match jsonwebtoken::crypto::verify(
         token.signature,
         token.signed.as_bytes(),
@@ -305,7 +314,8 @@ fn decode_error(e: &jsonwebtoken::errors::Error) -> VerifyError {
 }
 
 /// A NumericDate claim (RFC 7519 §2) as a bound is read: an integer, or a finite non-negative
-/// number, rounded. Its exact type is checked afterwards (`time_claim` in [`verify`]).
+/// number, rounded; `null` is no date. Its exact type is checked afterwards (`time_claim` in
+/// [`verify`]).
 enum NumericDate {
     Absent,
     Invalid,
@@ -314,7 +324,7 @@ enum NumericDate {
 
 fn numeric_date(claims: &serde_json::Map<String, Value>, name: &str) -> NumericDate {
     match claims.get(name) {
-        None | Some(Value::Null) => NumericDate::Absent,
+        None => NumericDate::Absent,
         Some(Value::Number(n)) => match (n.as_u64(), n.as_f64()) {
             (Some(at), _) => NumericDate::At(at),
             (None, Some(f)) if f.is_finite() && f >= 0.0 && f < u64::MAX as f64 => {
@@ -379,6 +389,14 @@ pub async fn verify(
         .any(|aud| audiences.iter().any(|wanted| wanted == aud))
     {
         return Err(VerifyError::Audience);
+    }
+    // `sub` is a StringOrURI (RFC 7519 §4.1.2): one value, never a list that a binding could
+    // match by any one of its elements.
+    if !matches!(
+        claims.get("sub"),
+        None | Some(Value::Null | Value::String(_))
+    ) {
+        return Err(VerifyError::ClaimType("sub".into()));
     }
 
     // The exact types and the lifetime.
@@ -561,18 +579,16 @@ mod tests {
         let claims = claims.as_object().expect("object");
         assert!(matches!(numeric_date(claims, "int"), NumericDate::At(5)));
         assert!(matches!(numeric_date(claims, "float"), NumericDate::At(6)));
-        for invalid in ["negative", "text", "huge"] {
+        for invalid in ["negative", "text", "huge", "null"] {
             assert!(
                 matches!(numeric_date(claims, invalid), NumericDate::Invalid),
                 "{invalid}"
             );
         }
-        for absent in ["null", "missing"] {
-            assert!(
-                matches!(numeric_date(claims, absent), NumericDate::Absent),
-                "{absent}"
-            );
-        }
+        assert!(matches!(
+            numeric_date(claims, "missing"),
+            NumericDate::Absent
+        ));
         let value = |v: Value| one_or_many(Some(&v)).map(|all| all.join(","));
         assert_eq!(value(serde_json::json!("a")).as_deref(), Some("a"));
         assert_eq!(value(serde_json::json!(["a", "b"])).as_deref(), Some("a,b"));
