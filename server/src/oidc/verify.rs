@@ -107,7 +107,8 @@ impl VerifyError {
 /// A compact JWS as sent, split and parsed but not trusted: the header is read only to choose
 /// an algorithm and a key; the payload is parsed once, here, so that its member names are
 /// checked before any key lookup (the same parse is what [`verify`] goes on to validate).
-#[derive(Debug)]
+/// Its parts together are the bearer token itself, so its `Debug` shows the header's choices
+/// only.
 struct UnverifiedJwt<'a> {
     alg: String,
     kid: Option<String>,
@@ -118,6 +119,16 @@ struct UnverifiedJwt<'a> {
     signature: &'a str,
     header: Value,
     claims: serde_json::Map<String, Value>,
+}
+
+impl std::fmt::Debug for UnverifiedJwt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnverifiedJwt")
+            .field("alg", &self.alg)
+            .field("kid", &self.kid)
+            .field("crit", &self.crit)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Splits the compact JWS and parses its header and payload. Refuses anything that is not three
@@ -596,6 +607,20 @@ mod tests {
         assert_eq!(value(serde_json::json!(["a", 1])), None);
         assert_eq!(value(serde_json::json!(1)), None);
         assert_eq!(one_or_many(None), None);
+    }
+
+    #[test]
+    fn an_unverified_token_does_not_print_its_parts() {
+        let jwt = format!(
+            "{}.{}.c2lnbmF0dXJl",
+            B64URL.encode(br#"{"alg":"RS256","kid":"k"}"#),
+            B64URL.encode(br#"{"sub":"repo:acme/api","jti":"j-1"}"#)
+        );
+        let shown = format!("{:?}", unverified(&jwt).expect("parses"));
+        assert!(shown.contains("RS256"), "{shown}");
+        for part in jwt.split('.').chain(["repo:acme/api", "j-1"]) {
+            assert!(!shown.contains(part), "{part} in {shown}");
+        }
     }
 
     #[test]
