@@ -2,7 +2,7 @@
 //! its phases and its refusals live in the login module.
 
 use super::reply::Reply;
-use super::token::auth_json;
+use super::token::AuthBlock;
 use super::{Ctx, Op, Req};
 use crate::error::ApiError;
 use crate::login::{self, LoginError, LoginTrace};
@@ -50,9 +50,9 @@ pub async fn handle(
         Ok(logged_in) => {
             record(app, ctx, &trace, None);
             let issued = logged_in.issued;
-            let reply = Reply::Auth(auth_json(&issued.record, Some(issued.token.expose())));
-            ctx.token_record = Some(std::sync::Arc::new(issued.record));
-            Ok(reply)
+            let record = std::sync::Arc::new(issued.record);
+            ctx.token_record = Some(record.clone());
+            Ok(Reply::Auth(AuthBlock::new(record, Some(issued.token))))
         }
         Err(LoginError::Denied(denied)) => {
             record(app, ctx, &trace, Some(denied.code));

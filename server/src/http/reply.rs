@@ -43,7 +43,7 @@ pub enum Reply {
     /// 200 with the envelope around `data`.
     Data(Value),
     /// 200 with the envelope around an `auth` block.
-    Auth(Value),
+    Auth(super::token::AuthBlock),
     /// 200 with the envelope's lease fields set (minted credentials, lease renewals).
     Leased {
         lease_id: String,

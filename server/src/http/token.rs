@@ -6,10 +6,11 @@ use crate::authz::Capability;
 use crate::clock::{parse_duration, rfc3339_from_unix, unix_now};
 use crate::error::ApiError;
 use crate::state::SharedApp;
-use crate::tokens::{Issued, NewToken, PresentedToken, TokenRecord};
-use serde::Deserialize;
+use crate::tokens::{Issued, NewToken, PresentedToken, Token, TokenRecord};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Default TTL of tokens created through `auth/token/create`.
@@ -51,7 +52,7 @@ pub async fn handle(
                 })
                 .await?
                 .ok_or(ApiError::InvalidToken)??;
-            Ok(Reply::Auth(auth_json(&renewed, None)))
+            Ok(Reply::Auth(AuthBlock::new(Arc::new(renewed), None)))
         }
         ("revoke-self", Op::Write) => {
             authorize(app, ctx, req, &acl_path, Capability::Update).await?;
@@ -283,7 +284,7 @@ async fn create(
             .await?
             .ok_or(ApiError::InvalidToken)?
     };
-    Ok(Reply::Auth(auth_json(&record, Some(token.expose()))))
+    Ok(Reply::Auth(AuthBlock::new(Arc::new(record), Some(token))))
 }
 
 /// Renews up to the token's caps. `increment` overrides the original TTL.
@@ -311,28 +312,71 @@ fn renew(
     Ok(record)
 }
 
-/// The `auth` block of login, create and renew responses.
-pub fn auth_json(record: &TokenRecord, client_token: Option<&str>) -> Value {
-    let token_policies = record.policies.clone();
-    let metadata = if record.meta.is_empty() {
-        Value::Null
-    } else {
-        json!(record.meta)
-    };
-    json!({
-        "client_token": client_token.unwrap_or(""),
-        "accessor": record.accessor,
-        "policies": token_policies,
-        "token_policies": token_policies,
-        "metadata": metadata,
-        "lease_duration": record.ttl_remaining(unix_now()),
-        "renewable": record.renewable,
-        "entity_id": record.entity_id,
-        "token_type": "service",
-        "orphan": record.is_orphan(),
-        "mfa_requirement": null,
-        "num_uses": record.num_uses,
-    })
+/// The `auth` block of login, create and renew responses: the new token (none for a renewal)
+/// and its record, serialized straight from them (no `Value` tree). `Debug` leaves the token
+/// out; it is zeroized on drop.
+pub struct AuthBlock {
+    client_token: Option<Token>,
+    record: Arc<TokenRecord>,
+    lease_duration: u64,
+}
+
+impl AuthBlock {
+    pub fn new(record: Arc<TokenRecord>, client_token: Option<Token>) -> Self {
+        Self {
+            lease_duration: record.ttl_remaining(unix_now()),
+            client_token,
+            record,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuthBlock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBlock")
+            .field("client_token", &self.client_token)
+            .field("record", &self.record)
+            .finish()
+    }
+}
+
+/// Vault's field names, in sorted order (as a JSON object of them would have).
+#[derive(Serialize)]
+struct AuthFields<'a> {
+    accessor: &'a str,
+    client_token: &'a str,
+    entity_id: &'a str,
+    lease_duration: u64,
+    /// `null` when there is none.
+    metadata: Option<&'a BTreeMap<String, String>>,
+    mfa_requirement: Option<()>,
+    num_uses: u32,
+    orphan: bool,
+    policies: &'a [String],
+    renewable: bool,
+    token_policies: &'a [String],
+    token_type: &'static str,
+}
+
+impl Serialize for AuthBlock {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let record = &self.record;
+        AuthFields {
+            accessor: &record.accessor,
+            client_token: self.client_token.as_ref().map_or("", Token::expose),
+            entity_id: &record.entity_id,
+            lease_duration: self.lease_duration,
+            metadata: (!record.meta.is_empty()).then_some(&record.meta),
+            mfa_requirement: None,
+            num_uses: record.num_uses,
+            orphan: record.is_orphan(),
+            policies: &record.policies,
+            renewable: record.renewable,
+            token_policies: &record.policies,
+            token_type: "service",
+        }
+        .serialize(serializer)
+    }
 }
 
 /// `data` of lookup responses. `id` is the token itself when the caller presented it.
@@ -359,4 +403,71 @@ pub fn lookup_json(record: &TokenRecord, id: Option<&str>) -> Value {
         "ttl": record.ttl_remaining(now),
         "type": "service",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tokens::TokenStore;
+
+    /// The `auth` block as it was built before, as a `Value`: the typed block must serialize
+    /// to the same bytes.
+    fn as_value(record: &TokenRecord, client_token: Option<&str>, lease_duration: u64) -> Value {
+        json!({
+            "client_token": client_token.unwrap_or(""),
+            "accessor": record.accessor,
+            "policies": record.policies,
+            "token_policies": record.policies,
+            "metadata": if record.meta.is_empty() { Value::Null } else { json!(record.meta) },
+            "lease_duration": lease_duration,
+            "renewable": record.renewable,
+            "entity_id": record.entity_id,
+            "token_type": "service",
+            "orphan": record.is_orphan(),
+            "mfa_requirement": null,
+            "num_uses": record.num_uses,
+        })
+    }
+
+    #[tokio::test]
+    async fn the_auth_block_is_vaults_and_its_debug_leaves_the_token_out() {
+        let (store, _) = crate::store::memory::unsealed_store().await;
+        let keyring = store.keyring().expect("unsealed");
+        let parent = [9u8; 32];
+        for (meta, parent, uses) in [
+            (BTreeMap::new(), None, 0),
+            (
+                BTreeMap::from([("role".to_owned(), "deploy \"x\"".to_owned())]),
+                Some(&parent[..]),
+                3,
+            ),
+        ] {
+            let new = NewToken {
+                policies: vec!["default".into(), "deploy".into()],
+                meta,
+                ttl: 900,
+                num_uses: uses,
+                renewable: true,
+                ..Default::default()
+            };
+            let (issued, _) = TokenStore::prepare(&keyring, new, None, parent).expect("prepare");
+            let token = issued.token.expose().to_owned();
+            let record = Arc::new(issued.record);
+            let block = AuthBlock::new(record.clone(), Some(issued.token));
+            let expected = as_value(&record, Some(&token), block.lease_duration);
+            assert_eq!(
+                serde_json::to_string(&block).expect("serializes"),
+                serde_json::to_string(&expected).expect("serializes")
+            );
+            let renewal = AuthBlock::new(record.clone(), None);
+            assert_eq!(
+                serde_json::to_value(&renewal).expect("serializes"),
+                as_value(&record, None, renewal.lease_duration)
+            );
+            let shown = format!("{:?}", Reply::Auth(block));
+            assert!(!shown.contains(&token[4..]), "{shown}");
+            assert!(!shown.contains(&record.accessor[4..]), "{shown}");
+            assert!(shown.contains("REDACTED"), "{shown}");
+        }
+    }
 }

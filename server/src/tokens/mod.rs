@@ -1,7 +1,10 @@
 //! The token store. Tokens are `vcs_` + 43 random base64url characters + a 6-character
 //! checksum, so secret scanners can recognise them and typos are caught before any lookup.
 //! They are never stored: records are keyed by HMAC-SHA256 of the token under a server key
-//! (the token's *storage key*), and accessors likewise.
+//! (the token's *storage key*). A token's accessor is its storage key, encoded the same way
+//! (`vca_` + 43 base64url characters + checksum): it finds the record with no index record of
+//! its own, and cannot be turned back into the token. (Accessors minted before this were
+//! random and indexed in the `accessors` tree; those are still found and removed there.)
 //!
 //! - [`Token`] is a token vaultd minted, on its way to its holder; [`PresentedToken`] is one a
 //!   client sent, parsed once at the edge ([`presented`]).
@@ -61,9 +64,32 @@ fn checksum(prefix: &str, body: &str) -> String {
 }
 
 fn mint(prefix: &str) -> Result<String, StoreError> {
-    let body = B64URL.encode(crypto::random_bytes::<32>()?);
+    Ok(encode_with_checksum(prefix, &crypto::random_bytes::<32>()?))
+}
+
+fn encode_with_checksum(prefix: &str, bytes: &[u8]) -> String {
+    let body = B64URL.encode(bytes);
     let sum = checksum(prefix, &body);
-    Ok(format!("{prefix}{body}{sum}"))
+    format!("{prefix}{body}{sum}")
+}
+
+/// The accessor of the token stored at `storage_key`.
+fn accessor_of(storage_key: &[u8]) -> String {
+    encode_with_checksum(ACCESSOR_PREFIX, storage_key)
+}
+
+/// The storage key an accessor names, if it is shaped like one (prefix, length, checksum).
+/// Whether a token is stored there, with this accessor, is the store's question.
+fn storage_key_of(accessor: &str) -> Option<Vec<u8>> {
+    let rest = accessor.strip_prefix(ACCESSOR_PREFIX)?;
+    if rest.len() != BODY_LEN + CHECKSUM_LEN {
+        return None;
+    }
+    let (body, sum) = rest.split_at(BODY_LEN);
+    if checksum(ACCESSOR_PREFIX, body) != sum {
+        return None;
+    }
+    B64URL.decode(body).ok().filter(|key| key.len() == KEY_LEN)
 }
 
 /// Whether `token` is a vaultd token with a valid checksum. Cheap; no store access.
@@ -291,7 +317,8 @@ impl TokenStore {
             Some(t) => t,
             None => mint(TOKEN_PREFIX)?,
         };
-        let accessor = mint(ACCESSOR_PREFIX)?;
+        let storage_key = keyring.hmac(token.as_bytes()).to_vec();
+        let accessor = accessor_of(&storage_key);
         let now = unix_now();
         let record = TokenRecord {
             accessor: accessor.clone(),
@@ -315,19 +342,12 @@ impl TokenStore {
             claims: new.claims,
             audit_accessor: AuditMemo::default(),
         };
-        let storage_key = keyring.hmac(token.as_bytes()).to_vec();
-        let mut writes = vec![
-            (
-                Tree::Tokens,
-                storage_key.clone(),
-                Some(encode_record(&record)),
-            ),
-            (
-                Tree::Accessors,
-                keyring.hmac(accessor.as_bytes()).to_vec(),
-                Some(storage_key.clone()),
-            ),
-        ];
+        // One record: the accessor needs no index of its own (it is the storage key).
+        let mut writes = vec![(
+            Tree::Tokens,
+            storage_key.clone(),
+            Some(encode_record(&record)),
+        )];
         if let Some(parent) = parent {
             writes.push((
                 Tree::TokenParents,
@@ -471,11 +491,19 @@ impl TokenStore {
         }
     }
 
-    /// Resolves an accessor to its token's storage key and record.
+    /// Resolves an accessor to its token's storage key and record: the key it encodes, if
+    /// the record there has this accessor, else (an accessor minted at random before
+    /// accessors were storage keys) the key its index record names.
     pub async fn lookup_accessor(
         &self,
         accessor: &str,
     ) -> Result<Option<(Vec<u8>, TokenRecord)>, StoreError> {
+        if let Some(storage_key) = storage_key_of(accessor)
+            && let Some(record) = self.lookup_by_key(&storage_key).await?
+            && record.accessor == accessor
+        {
+            return Ok(Some((storage_key, record)));
+        }
         let Some(storage_key) = self
             .store
             .get(Tree::Accessors, &self.hmac_of(accessor)?)
@@ -486,6 +514,7 @@ impl TokenStore {
         Ok(self
             .lookup_by_key(&storage_key)
             .await?
+            .filter(|record| record.accessor == accessor)
             .map(|r| (storage_key.to_vec(), r)))
     }
 
@@ -585,7 +614,10 @@ impl TokenStore {
                 continue;
             }
             writes.push((Tree::Tokens, key.clone(), None));
-            writes.push((Tree::Accessors, self.hmac_of(&record.accessor)?, None));
+            if record.accessor != accessor_of(&key) {
+                // An accessor minted at random, before accessors were storage keys.
+                writes.push((Tree::Accessors, self.hmac_of(&record.accessor)?, None));
+            }
             for child in self.children_of(&key).await? {
                 writes.push((Tree::TokenParents, [key.as_slice(), &child].concat(), None));
                 let read = self
@@ -889,6 +921,86 @@ mod tests {
                 .expect("scan")
                 .is_empty()
         );
+    }
+
+    #[tokio::test]
+    async fn an_accessor_is_the_storage_key_and_needs_no_record_of_its_own() {
+        let (tokens, token, record) = store_and_token(limited(0)).await;
+        let key = tokens.storage_key(&token).expect("key");
+        assert_eq!(storage_key_of(&record.accessor), Some(key.clone()));
+        assert!(record.accessor.starts_with(ACCESSOR_PREFIX));
+        assert_eq!(record.accessor.len(), token.expose().len());
+        assert_ne!(&record.accessor[4..], &token.expose()[4..]);
+        let keys = |tree| {
+            let tokens = tokens.clone();
+            async move { tokens.store.scan_keys(tree, b"").await.expect("scan") }
+        };
+        assert!(keys(Tree::Accessors).await.is_empty(), "no index record");
+        assert_eq!(keys(Tree::Tokens).await, vec![key.clone()]);
+        assert_eq!(resolved(&tokens, &record.accessor).await, Some(key.clone()));
+
+        // A damaged accessor, the token itself, or a well-formed accessor of nothing: not found.
+        let mut damaged = record.accessor.clone().into_bytes();
+        damaged[10] = if damaged[10] == b'A' { b'B' } else { b'A' };
+        let damaged = String::from_utf8(damaged).expect("ascii");
+        let nothing = accessor_of(&[7u8; KEY_LEN]);
+        for wrong in [damaged.as_str(), token.expose(), &nothing, "vca_", ""] {
+            assert_eq!(resolved(&tokens, wrong).await, None, "{wrong:?} resolved");
+        }
+    }
+
+    /// The storage key `accessor` resolves to.
+    async fn resolved(tokens: &TokenStore, accessor: &str) -> Option<Vec<u8>> {
+        let found = tokens.lookup_accessor(accessor).await.expect("lookup");
+        found.map(|(key, _)| key)
+    }
+
+    /// A token stored before accessors were storage keys: a random accessor, indexed in the
+    /// accessors tree. It is still found by its accessor, and removed with its index record.
+    #[tokio::test]
+    async fn an_accessor_minted_at_random_before_is_still_found_and_removed() {
+        let (sealed, _) = unsealed_store().await;
+        let tokens = TokenStore::new(sealed);
+        let keyring = tokens.store.keyring().expect("unsealed");
+        let (issued, _) = TokenStore::prepare(&keyring, limited(0), None, None).expect("prepare");
+        let mut record = issued.record;
+        record.accessor = mint(ACCESSOR_PREFIX).expect("mint");
+        let key = keyring.hmac(issued.token.expose().as_bytes()).to_vec();
+        tokens
+            .store
+            .write_durable(vec![
+                (Tree::Tokens, key.clone(), Some(encode_record(&record))),
+                (
+                    Tree::Accessors,
+                    keyring.hmac(record.accessor.as_bytes()).to_vec(),
+                    Some(key.clone()),
+                ),
+            ])
+            .await
+            .expect("write");
+        // Found through its index record; the storage key's own encoding is not its accessor.
+        assert_eq!(resolved(&tokens, &record.accessor).await, Some(key.clone()));
+        assert_eq!(resolved(&tokens, &accessor_of(&key)).await, None);
+        assert!(
+            tokens
+                .revoke_accessor(&record.accessor)
+                .await
+                .expect("revoke")
+                .is_some()
+        );
+        let token: PresentedToken = issued.token.expose().parse().expect("well formed");
+        assert!(tokens.lookup(&token).await.expect("lookup").is_none());
+        for tree in [Tree::Tokens, Tree::Accessors] {
+            assert!(
+                tokens
+                    .store
+                    .scan_keys(tree, b"")
+                    .await
+                    .expect("scan")
+                    .is_empty(),
+                "{tree:?} left behind"
+            );
+        }
     }
 
     #[tokio::test]
