@@ -419,11 +419,18 @@ fn placeholders(text: &str) -> Result<Vec<(std::ops::Range<usize>, String)>> {
     Ok(found)
 }
 
+/// The identity a JWT login recorded in its token's metadata; none for any other token,
+/// whose metadata its creator chose (`auth/token/create` takes any `meta`) and so can
+/// vouch for nothing.
+fn login_meta(record: &TokenRecord) -> Option<&BTreeMap<String, String>> {
+    (record.path == crate::login::LOGIN_PATH).then_some(&record.meta)
+}
+
 /// What a template may draw on: the token's login role and the identity claims it carries.
 fn template_values(record: &TokenRecord) -> BTreeMap<String, Value> {
-    let mut values: BTreeMap<String, Value> = record
-        .meta
-        .iter()
+    let mut values: BTreeMap<String, Value> = login_meta(record)
+        .into_iter()
+        .flatten()
         .filter(|(k, _)| !matches!(k.as_str(), "role" | "issuer"))
         .map(|(k, v)| (format!("claims.{k}"), Value::String(v.clone())))
         .collect();
@@ -475,7 +482,11 @@ fn render(value: &Value, values: &BTreeMap<String, Value>) -> Option<Value> {
 /// The `sub` of a token's identity tokens: for a JWT login, the issuer's name in the policy
 /// document and the CI token's `sub`; otherwise the token's accessor.
 fn subject(record: &TokenRecord) -> String {
-    match (record.meta.get("issuer"), record.meta.get("sub")) {
+    let meta = login_meta(record);
+    match (
+        meta.and_then(|m| m.get("issuer")),
+        meta.and_then(|m| m.get("sub")),
+    ) {
         (Some(issuer), Some(sub)) => format!("{issuer}:{sub}"),
         _ => format!("token:{}", record.accessor),
     }

@@ -100,6 +100,9 @@ impl From<LoginDenied> for LoginError {
     }
 }
 
+/// The `path` of a token a JWT login issued: what marks its metadata as a verified identity.
+pub(crate) const LOGIN_PATH: &str = "auth/jwt/login";
+
 /// What the audit line and metrics learn from a login, successful or not.
 #[derive(Debug, Default)]
 pub(crate) struct LoginTrace {
@@ -345,7 +348,7 @@ async fn issue(
                 ttl: role.ttl.as_secs().max(1),
                 explicit_max_ttl: role.max_ttl.as_secs(),
                 num_uses: role.num_uses.unwrap_or(0),
-                path: "auth/jwt/login".into(),
+                path: LOGIN_PATH.into(),
                 renewable: true,
                 role: Some(role_name.to_owned()),
                 not_after: None,

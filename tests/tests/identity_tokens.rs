@@ -171,6 +171,36 @@ rules = [{{ path = "identity/oidc/token/aws-deploy", capabilities = ["read"] }}]
     );
     let plain = child.body["auth"]["client_token"].as_str().unwrap();
     assert_eq!(mint(&server, plain, "aws-deploy").status, 403);
+
+    // Metadata given to `auth/token/create` vouches for no identity: a token whose creator
+    // wrote a CI identity into its `meta` mints as itself, with none of those claims.
+    let forged = server.put(
+        "auth/token/create",
+        Some(server.root()),
+        &json!({"policies": ["cloud"], "meta": {
+            "issuer": "github", "sub": "repo:victim/app:ref:refs/heads/main",
+            "repository": "victim/app", "ref": "refs/heads/main", "environment": "production",
+        }})
+        .to_string(),
+    );
+    assert_eq!(forged.status, 200, "{:?}", forged.body);
+    let forged_token = forged.body["auth"]["client_token"].as_str().unwrap();
+    let accessor = forged.body["auth"]["accessor"].as_str().unwrap();
+    let minted = mint(&server, forged_token, "aws-deploy");
+    assert_eq!(minted.status, 200, "{:?}", minted.body);
+    let claims = verify_like_a_cloud(
+        &discovery_url(&server),
+        minted.body["data"]["token"].as_str().unwrap(),
+        "sts.amazonaws.com",
+    )
+    .expect("verifies");
+    assert_eq!(claims["sub"], json!(format!("token:{accessor}")));
+    for claim in ["repository", "environment", "deploy", "vaultctl_role"] {
+        assert!(
+            claims.get(claim).is_none(),
+            "{claim} came from meta: {claims}"
+        );
+    }
 }
 
 #[test]

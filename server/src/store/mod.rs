@@ -29,7 +29,9 @@ pub enum Tree {
     Kv,
     /// Token records keyed by HMAC of the token.
     Tokens,
-    /// Accessor index keyed by HMAC of the accessor.
+    /// Accessor index keyed by HMAC of the accessor: only for tokens minted before accessors
+    /// became their storage key under a keyed permutation (see `crate::tokens`); nothing new
+    /// is written here.
     Accessors,
     /// Issuers, roles and policy documents.
     Config,

@@ -1,10 +1,12 @@
 //! The token store. Tokens are `vcs_` + 43 random base64url characters + a 6-character
 //! checksum, so secret scanners can recognise them and typos are caught before any lookup.
 //! They are never stored: records are keyed by HMAC-SHA256 of the token under a server key
-//! (the token's *storage key*). A token's accessor is its storage key, encoded the same way
-//! (`vca_` + 43 base64url characters + checksum): it finds the record with no index record of
-//! its own, and cannot be turned back into the token. (Accessors minted before this were
-//! random and indexed in the `accessors` tree; those are still found and removed there.)
+//! (the token's *storage key*). A token's accessor is its storage key under a keyed
+//! permutation, encoded the same way (`vca_` + 43 base64url characters + checksum): vaultd
+//! finds the record from it with no index record of its own; nobody can turn it into the token,
+//! and without the lookup key nobody can tell which stored record it names. (Accessors minted
+//! before this were random and indexed in the `accessors` tree; those are still found and
+//! removed there.)
 //!
 //! - [`Token`] is a token vaultd minted, on its way to its holder; [`PresentedToken`] is one a
 //!   client sent, parsed once at the edge ([`presented`]).
@@ -73,14 +75,19 @@ fn encode_with_checksum(prefix: &str, bytes: &[u8]) -> String {
     format!("{prefix}{body}{sum}")
 }
 
-/// The accessor of the token stored at `storage_key`.
-fn accessor_of(storage_key: &[u8]) -> String {
-    encode_with_checksum(ACCESSOR_PREFIX, storage_key)
+/// The accessor of the token stored at `storage_key` (an HMAC, so [`KEY_LEN`] bytes; `None`
+/// for anything else): the key under a keyed permutation, encoded like a token. The store's
+/// keys are in clear on disk, so the accessor must not be their plain encoding: whoever holds
+/// a copy of the data could otherwise name every token's row by the accessors that job logs
+/// and identity tokens show. Only vaultd, with the lookup key, turns one into the other.
+fn accessor_of(keyring: &Keyring, storage_key: &[u8]) -> Option<String> {
+    let permuted = permute(keyring, storage_key, Direction::Forward)?;
+    Some(encode_with_checksum(ACCESSOR_PREFIX, &permuted))
 }
 
 /// The storage key an accessor names, if it is shaped like one (prefix, length, checksum).
 /// Whether a token is stored there, with this accessor, is the store's question.
-fn storage_key_of(accessor: &str) -> Option<Vec<u8>> {
+fn storage_key_of(keyring: &Keyring, accessor: &str) -> Option<[u8; KEY_LEN]> {
     let rest = accessor.strip_prefix(ACCESSOR_PREFIX)?;
     if rest.len() != BODY_LEN + CHECKSUM_LEN {
         return None;
@@ -89,7 +96,48 @@ fn storage_key_of(accessor: &str) -> Option<Vec<u8>> {
     if checksum(ACCESSOR_PREFIX, body) != sum {
         return None;
     }
-    B64URL.decode(body).ok().filter(|key| key.len() == KEY_LEN)
+    permute(keyring, &B64URL.decode(body).ok()?, Direction::Inverse)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Direction {
+    Forward,
+    Inverse,
+}
+
+const HALF: usize = KEY_LEN / 2;
+const ROUNDS: u8 = 4;
+
+/// A four-round Feistel network over the two halves of a storage key, each round's function
+/// the lookup HMAC of the round number and the half (domain-separated from every other use of
+/// that key by a NUL no token or claim can hold): a keyed pseudorandom permutation of 32-byte
+/// strings (Luby–Rackoff), and its inverse.
+fn permute(keyring: &Keyring, bytes: &[u8], direction: Direction) -> Option<[u8; KEY_LEN]> {
+    let (left, right) = bytes.split_at_checked(HALF)?;
+    let (mut left, mut right): ([u8; HALF], [u8; HALF]) =
+        (left.try_into().ok()?, right.try_into().ok()?);
+    let round = |i: u8, half: &[u8; HALF]| -> [u8; HALF] {
+        let mut input = [0u8; 10 + HALF];
+        input[..9].copy_from_slice(b"accessor\0");
+        input[9] = i;
+        input[10..].copy_from_slice(half);
+        let mac = keyring.hmac(&input);
+        std::array::from_fn(|k| mac[k])
+    };
+    let xor = |a: [u8; HALF], b: [u8; HALF]| -> [u8; HALF] { std::array::from_fn(|k| a[k] ^ b[k]) };
+    if direction == Direction::Forward {
+        for i in 0..ROUNDS {
+            (left, right) = (right, xor(left, round(i, &right)));
+        }
+    } else {
+        for i in (0..ROUNDS).rev() {
+            (left, right) = (xor(right, round(i, &left)), left);
+        }
+    }
+    let mut out = [0u8; KEY_LEN];
+    out[..HALF].copy_from_slice(&left);
+    out[HALF..].copy_from_slice(&right);
+    Some(out)
 }
 
 /// Whether `token` is a vaultd token with a valid checksum. Cheap; no store access.
@@ -318,7 +366,8 @@ impl TokenStore {
             None => mint(TOKEN_PREFIX)?,
         };
         let storage_key = keyring.hmac(token.as_bytes()).to_vec();
-        let accessor = accessor_of(&storage_key);
+        let accessor = accessor_of(keyring, &storage_key)
+            .expect("a storage key is an HMAC-SHA256, KEY_LEN bytes");
         let now = unix_now();
         let record = TokenRecord {
             accessor: accessor.clone(),
@@ -498,11 +547,12 @@ impl TokenStore {
         &self,
         accessor: &str,
     ) -> Result<Option<(Vec<u8>, TokenRecord)>, StoreError> {
-        if let Some(storage_key) = storage_key_of(accessor)
+        let keyring = self.store.keyring().ok_or(StoreError::Sealed)?;
+        if let Some(storage_key) = storage_key_of(&keyring, accessor)
             && let Some(record) = self.lookup_by_key(&storage_key).await?
             && record.accessor == accessor
         {
-            return Ok(Some((storage_key, record)));
+            return Ok(Some((storage_key.to_vec(), record)));
         }
         let Some(storage_key) = self
             .store
@@ -592,7 +642,8 @@ impl TokenStore {
             .collect())
     }
 
-    /// The writes that remove one token (record, accessor, its entry under its parent) and,
+    /// The writes that remove one token (record, a legacy accessor index record, its entry
+    /// under its parent) and,
     /// by `descendants`, either every descendant or the children's links to it; with the
     /// guards on every record read, so the batch lands only if none changed meanwhile.
     async fn removal_writes(
@@ -601,6 +652,7 @@ impl TokenStore {
         record: &TokenRecord,
         descendants: Descendants,
     ) -> Result<(Vec<PlainWrite>, Vec<Guard>), StoreError> {
+        let keyring = self.store.keyring().ok_or(StoreError::Sealed)?;
         let mut writes = Vec::new();
         let mut guards = Vec::new();
         if let Some(parent) = record.parent.as_deref().and_then(unhex) {
@@ -614,7 +666,7 @@ impl TokenStore {
                 continue;
             }
             writes.push((Tree::Tokens, key.clone(), None));
-            if record.accessor != accessor_of(&key) {
+            if Some(&record.accessor) != accessor_of(&keyring, &key).as_ref() {
                 // An accessor minted at random, before accessors were storage keys.
                 writes.push((Tree::Accessors, self.hmac_of(&record.accessor)?, None));
             }
@@ -927,7 +979,13 @@ mod tests {
     async fn an_accessor_is_the_storage_key_and_needs_no_record_of_its_own() {
         let (tokens, token, record) = store_and_token(limited(0)).await;
         let key = tokens.storage_key(&token).expect("key");
-        assert_eq!(storage_key_of(&record.accessor), Some(key.clone()));
+        let keyring = tokens.store.keyring().expect("unsealed");
+        assert_eq!(
+            storage_key_of(&keyring, &record.accessor).map(|k| k.to_vec()),
+            Some(key.clone())
+        );
+        // Not the key's plain encoding: the store's keys (in clear on disk) do not name it.
+        assert!(!record.accessor.contains(&B64URL.encode(&key)[..8]));
         assert!(record.accessor.starts_with(ACCESSOR_PREFIX));
         assert_eq!(record.accessor.len(), token.expose().len());
         assert_ne!(&record.accessor[4..], &token.expose()[4..]);
@@ -943,10 +1001,33 @@ mod tests {
         let mut damaged = record.accessor.clone().into_bytes();
         damaged[10] = if damaged[10] == b'A' { b'B' } else { b'A' };
         let damaged = String::from_utf8(damaged).expect("ascii");
-        let nothing = accessor_of(&[7u8; KEY_LEN]);
+        let nothing = accessor_of(&keyring, &[7u8; KEY_LEN]).expect("32 bytes");
         for wrong in [damaged.as_str(), token.expose(), &nothing, "vca_", ""] {
             assert_eq!(resolved(&tokens, wrong).await, None, "{wrong:?} resolved");
         }
+    }
+
+    #[tokio::test]
+    async fn the_accessor_permutation_inverts_and_depends_on_the_lookup_key() {
+        let (one, _) = unsealed_store().await;
+        let (other, _) = unsealed_store().await;
+        let (one, other) = (one.keyring().expect("key"), other.keyring().expect("key"));
+        for key in [[0u8; KEY_LEN], [0xff; KEY_LEN], keyring_sample(&one)] {
+            let accessor = accessor_of(&one, &key).expect("32 bytes");
+            assert_eq!(storage_key_of(&one, &accessor), Some(key));
+            assert_ne!(accessor_of(&other, &key), Some(accessor.clone()));
+            assert_ne!(storage_key_of(&other, &accessor), Some(key));
+            assert_ne!(
+                &B64URL.decode(&accessor[4..4 + BODY_LEN]).expect("b64")[..],
+                &key
+            );
+        }
+        assert_eq!(accessor_of(&one, &[1u8; KEY_LEN - 1]), None);
+        assert_eq!(accessor_of(&one, &[1u8; KEY_LEN + 1]), None);
+    }
+
+    fn keyring_sample(keyring: &Keyring) -> [u8; KEY_LEN] {
+        keyring.hmac(b"vcs_sample")
     }
 
     /// The storage key `accessor` resolves to.
@@ -980,7 +1061,8 @@ mod tests {
             .expect("write");
         // Found through its index record; the storage key's own encoding is not its accessor.
         assert_eq!(resolved(&tokens, &record.accessor).await, Some(key.clone()));
-        assert_eq!(resolved(&tokens, &accessor_of(&key)).await, None);
+        let derived = accessor_of(&keyring, &key).expect("32 bytes");
+        assert_eq!(resolved(&tokens, &derived).await, None);
         assert!(
             tokens
                 .revoke_accessor(&record.accessor)
