@@ -391,7 +391,7 @@ impl TokenStore {
             claims: new.claims,
             audit_accessor: AuditMemo::default(),
         };
-        // One record: the accessor needs no index of its own (it is the storage key).
+        // One record: the accessor needs no index of its own (it names the storage key).
         let mut writes = vec![(
             Tree::Tokens,
             storage_key.clone(),
@@ -540,9 +540,9 @@ impl TokenStore {
         }
     }
 
-    /// Resolves an accessor to its token's storage key and record: the key it encodes, if
-    /// the record there has this accessor, else (an accessor minted at random before
-    /// accessors were storage keys) the key its index record names.
+    /// Resolves an accessor to its token's storage key and record: the key it names, if the
+    /// record there has this accessor, else (an accessor minted at random before accessors
+    /// named their storage keys) the key its index record holds.
     pub async fn lookup_accessor(
         &self,
         accessor: &str,
@@ -643,9 +643,9 @@ impl TokenStore {
     }
 
     /// The writes that remove one token (record, a legacy accessor index record, its entry
-    /// under its parent) and,
-    /// by `descendants`, either every descendant or the children's links to it; with the
-    /// guards on every record read, so the batch lands only if none changed meanwhile.
+    /// under its parent) and, by `descendants`, either every descendant or the children's
+    /// links to it; with the guards on every record read, so the batch lands only if none
+    /// changed meanwhile.
     async fn removal_writes(
         &self,
         key: &[u8],
@@ -667,7 +667,7 @@ impl TokenStore {
             }
             writes.push((Tree::Tokens, key.clone(), None));
             if Some(&record.accessor) != accessor_of(&keyring, &key).as_ref() {
-                // An accessor minted at random, before accessors were storage keys.
+                // An accessor minted at random, before accessors named their storage keys.
                 writes.push((Tree::Accessors, self.hmac_of(&record.accessor)?, None));
             }
             for child in self.children_of(&key).await? {
