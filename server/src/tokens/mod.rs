@@ -946,23 +946,11 @@ mod tests {
             .expect("create")
             .expect("alive");
         let grandchild: PresentedToken = grandchild.token.expose().parse().expect("well formed");
-        assert!(
-            tokens
-                .revoke_accessor(&record.accessor)
-                .await
-                .expect("revoke")
-                .is_some()
-        );
+        assert!(revoked(&tokens, &record.accessor).await);
         for t in [&parent, &child, &grandchild] {
             assert!(tokens.lookup(t).await.expect("lookup").is_none());
         }
-        assert!(
-            tokens
-                .revoke_accessor(&record.accessor)
-                .await
-                .expect("again")
-                .is_none()
-        );
+        assert!(!revoked(&tokens, &record.accessor).await, "revoked twice");
         assert_eq!(tokens.count().await.expect("count"), 0);
         // No index entry is left behind either.
         assert!(
@@ -1030,6 +1018,12 @@ mod tests {
         keyring.hmac(b"vcs_sample")
     }
 
+    /// Whether revoking by `accessor` found a token to revoke.
+    async fn revoked(tokens: &TokenStore, accessor: &str) -> bool {
+        let removed = tokens.revoke_accessor(accessor).await.expect("revoke");
+        removed.is_some()
+    }
+
     /// The storage key `accessor` resolves to.
     async fn resolved(tokens: &TokenStore, accessor: &str) -> Option<Vec<u8>> {
         let found = tokens.lookup_accessor(accessor).await.expect("lookup");
@@ -1063,13 +1057,7 @@ mod tests {
         assert_eq!(resolved(&tokens, &record.accessor).await, Some(key.clone()));
         let derived = accessor_of(&keyring, &key).expect("32 bytes");
         assert_eq!(resolved(&tokens, &derived).await, None);
-        assert!(
-            tokens
-                .revoke_accessor(&record.accessor)
-                .await
-                .expect("revoke")
-                .is_some()
-        );
+        assert!(revoked(&tokens, &record.accessor).await);
         let token: PresentedToken = issued.token.expose().parse().expect("well formed");
         assert!(tokens.lookup(&token).await.expect("lookup").is_none());
         for tree in [Tree::Tokens, Tree::Accessors] {
