@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a panic is a failed run
 
 mod http_load;
+mod machine;
 mod scenarios;
 
 use serde_json::{Value, json};
@@ -23,6 +24,21 @@ pub struct Row {
     pub target: String,
     pub met: Option<bool>,
     pub json: Value,
+    /// The share of the machine's CPU the hypervisor took for other guests while the row's
+    /// figure and baseline were measured (percent); `None` until `main` fills in the group's.
+    pub steal: Option<f64>,
+}
+
+/// Runs one group of scenarios and gives each row without a steal share of its own the
+/// group's.
+fn metered(rows: &mut Vec<Row>, group: impl FnOnce() -> Vec<Row>) {
+    let started = machine::CpuTimes::now();
+    let mut group = group();
+    let steal = started.shares_since().steal;
+    for row in &mut group {
+        row.steal.get_or_insert(steal);
+    }
+    rows.extend(group);
 }
 
 fn main() {
@@ -39,20 +55,20 @@ fn main() {
     vaultd::oidc::jwt_crypto::install();
     let mut rows = Vec::new();
     if wanted("http") {
-        rows.extend(scenarios::http(quick));
+        metered(&mut rows, || scenarios::http(quick));
     }
     if wanted("mask") {
-        rows.extend(scenarios::masking(quick));
+        metered(&mut rows, || scenarios::masking(quick));
     }
     if wanted("exec") {
-        rows.push(scenarios::exec_overhead(quick));
+        metered(&mut rows, || vec![scenarios::exec_overhead(quick)]);
     }
     // Needs PostgreSQL (Debian's `postgresql`); run with `--only replicas` or in a full run.
     if wanted("replicas") && e2e::postgres::bin_dir().is_some() {
-        rows.extend(scenarios::replicas(quick));
+        metered(&mut rows, || scenarios::replicas(quick));
     }
     if wanted("scale") && !skip_scale {
-        rows.push(scenarios::store_scale(quick));
+        metered(&mut rows, || vec![scenarios::store_scale(quick)]);
     }
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench");
     let path = dir.join("results.json");
@@ -77,12 +93,13 @@ fn main() {
         "results": rows.iter().map(|r| json!({
             "scenario": r.scenario, "date": scenarios::today(), "figure": r.figure,
             "baseline": r.baseline, "ratio": r.ratio, "target": r.target, "met": r.met,
-            "data": r.json, "previous": previous.get(&r.scenario),
+            "data": r.json, "steal_percent": r.steal, "previous": previous.get(&r.scenario),
         })).chain(carried).collect::<Vec<_>>(),
     });
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     println!("\n{machine}\nJSON: {}", path.display());
+    warn_about_steal(&rows);
 }
 
 /// The rows of the previous `results.json` (before this run overwrites it), each with its date
@@ -124,6 +141,27 @@ fn previous_run(rows: &[Value]) -> std::collections::BTreeMap<String, Value> {
         .collect()
 }
 
+/// Above this share of stolen CPU a row's figure is flagged: the code was measured on part of a
+/// machine.
+const STEAL_WARNING_PERCENT: f64 = 5.0;
+
+fn warn_about_steal(rows: &[Row]) {
+    let stolen: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let steal = r.steal?;
+            (steal > STEAL_WARNING_PERCENT)
+                .then(|| format!("  {} ({steal:.0}% stolen)", r.scenario))
+        })
+        .collect();
+    if !stolen.is_empty() {
+        println!(
+            "\nThe hypervisor took more than {STEAL_WARNING_PERCENT:.0}% of the machine's CPU for other guests while these were measured;\ntheir figures say more about the neighbours than about the code:\n{}",
+            stolen.join("\n")
+        );
+    }
+}
+
 fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value>) {
     let headers = [
         "scenario",
@@ -132,9 +170,10 @@ fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value
         "ratio",
         "target",
         "met",
+        "steal",
         "previous run (ratio)",
     ];
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
@@ -148,6 +187,7 @@ fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value
                     Some(false) => "NO".into(),
                     None => "-".into(),
                 },
+                r.steal.map_or_else(|| "-".into(), |s| format!("{s:.0}%")),
                 previous.get(&r.scenario).map_or_else(
                     || "-".into(),
                     |p| {
@@ -161,7 +201,7 @@ fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..8)
         .map(|i| {
             cells
                 .iter()
@@ -171,7 +211,7 @@ fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value
                 .unwrap_or(0)
         })
         .collect();
-    let line = |c: [&str; 7]| {
+    let line = |c: [&str; 8]| {
         let parts: Vec<String> = c
             .iter()
             .enumerate()
@@ -184,6 +224,6 @@ fn print_table(rows: &[Row], previous: &std::collections::BTreeMap<String, Value
     let dashes: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
     println!("|-{}-|", dashes.join("-|-"));
     for c in &cells {
-        line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6]]);
+        line([&c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7]]);
     }
 }

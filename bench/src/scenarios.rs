@@ -2,6 +2,7 @@
 
 use crate::Row;
 use crate::http_load::{self, Request};
+use crate::machine::{CpuTimes, Shares};
 use e2e::Server;
 use e2e::issuer::{TestIssuer, unique_jti};
 use serde_json::json;
@@ -56,7 +57,6 @@ fn env_quiet() -> [(&'static str, &'static str); 2] {
     ]
 }
 
-/// The bare axum server of `src/bin/bare-axum.rs`, killed on drop.
 /// CPU time (user + system) a process spent during a load run, per request: steadier than a
 /// rate on a shared machine, and it says what each request costs the server.
 struct CpuMeter {
@@ -96,6 +96,7 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// The bare axum server of `src/bin/bare-axum.rs`, killed on drop.
 struct BareAxum {
     child: std::process::Child,
     addr: String,
@@ -162,6 +163,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     }]);
     let bare_server = BareAxum::start();
     let bare_cpu = CpuMeter::of(bare_server.child.id());
+    let bare_machine = CpuTimes::now();
     let bare = http_load::run(
         &bare_server.addr,
         64,
@@ -171,9 +173,11 @@ pub fn http(quick: bool) -> Vec<Row> {
         200,
     );
     let bare_cpu = bare_cpu.per_request(&bare);
+    let bare_machine = bare_machine.shares_since();
     drop(bare_server);
     eprintln!("running the sys/health benchmark…");
     let health_cpu = CpuMeter::of(server.pid());
+    let health_machine = CpuTimes::now();
     let baseline = http_load::run(
         &server.addr,
         64,
@@ -190,8 +194,10 @@ pub fn http(quick: bool) -> Vec<Row> {
         body: None,
     }]);
     let health_cpu = health_cpu.per_request(&baseline);
+    let health_machine = health_machine.shares_since();
     eprintln!("running the KV read benchmark…");
     let kv_cpu = CpuMeter::of(server.pid());
+    let kv_machine = CpuTimes::now();
     let kv = http_load::run(
         &server.addr,
         64,
@@ -202,6 +208,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     );
 
     let kv_cpu = kv_cpu.per_request(&kv);
+    let kv_machine = kv_machine.shares_since();
     // Fresh signed JWTs (unique jti each), signed before the clock starts.
     let count = if quick { 6_000 } else { 40_000 };
     eprintln!("signing {count} RS256 JWTs for the login benchmark…");
@@ -209,6 +216,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     let logins = signed_logins(&issuer, count);
     eprintln!("running the login benchmark…");
     let login_cpu = CpuMeter::of(server.pid());
+    let login_machine = CpuTimes::now();
     let login = http_load::run(
         &server.addr,
         64,
@@ -219,6 +227,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     );
 
     let login_cpu = login_cpu.per_request(&login);
+    let login_machine = login_machine.shares_since();
     // The same 64 clients sending 8,000 logins/s between them on a fixed schedule: the
     // latency at the target rate, beside the closed loop's at the box's limit.
     let paced_secs = if quick { 1 } else { 4 };
@@ -227,6 +236,7 @@ pub fn http(quick: bool) -> Vec<Row> {
     eprintln!("signing {paced_count} RS256 JWTs for the paced login benchmark…");
     let paced_logins = signed_logins(&issuer, paced_count);
     eprintln!("running the paced login benchmark…");
+    let paced_machine = CpuTimes::now();
     let paced = http_load::run_paced(
         &server.addr,
         64,
@@ -235,8 +245,22 @@ pub fn http(quick: bool) -> Vec<Row> {
         200,
         paced_rate,
     );
+    let paced_machine = paced_machine.shares_since();
     let bare_rate = bare.rate();
     let health_rate = baseline.rate();
+    // Each row's steal is the larger of its own phase's and its baseline's.
+    let stolen = |phases: &[Shares]| phases.iter().map(|p| p.steal).fold(0.0, f64::max);
+    let phases = |pairs: &[(&str, Shares)]| {
+        pairs
+            .iter()
+            .map(|(name, s)| {
+                (
+                    name.to_string(),
+                    json!({"steal_percent": s.steal, "idle_percent": s.idle}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+    };
     let rows = vec![
         Row {
             scenario: "sys/health (unaudited, no token), 64 clients".into(),
@@ -248,7 +272,8 @@ pub fn http(quick: bool) -> Vec<Row> {
             ratio: format!("{:.2}x", health_rate / bare_rate),
             target: "≥ 0.9x bare axum".into(),
             met: Some(health_rate / bare_rate >= 0.9 && baseline.errors == 0),
-            json: json!({"rate": health_rate, "p99_ms": baseline.percentile_ms(0.99), "errors": baseline.errors, "cpu_us_per_request": health_cpu, "bare_axum_rate": bare_rate, "bare_axum_p99_ms": bare.percentile_ms(0.99), "bare_axum_cpu_us_per_request": bare_cpu}),
+            json: json!({"rate": health_rate, "p99_ms": baseline.percentile_ms(0.99), "errors": baseline.errors, "cpu_us_per_request": health_cpu, "bare_axum_rate": bare_rate, "bare_axum_p99_ms": bare.percentile_ms(0.99), "bare_axum_cpu_us_per_request": bare_cpu, "machine": phases(&[("bare_axum", bare_machine), ("health", health_machine)])}),
+            steal: Some(stolen(&[bare_machine, health_machine])),
         },
         Row {
             scenario: "JWT login (RS256, policy, durable token, audit), 64 clients".into(),
@@ -265,7 +290,8 @@ pub fn http(quick: bool) -> Vec<Row> {
             met: Some(
                 login.rate() >= 8000.0 && login.percentile_ms(0.99) <= 10.0 && login.errors == 0,
             ),
-            json: json!({"rate": login.rate(), "p50_ms": login.percentile_ms(0.5), "p99_ms": login.percentile_ms(0.99), "errors": login.errors, "requests": login.requests, "cpu_us_per_request": login_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate}),
+            json: json!({"rate": login.rate(), "p50_ms": login.percentile_ms(0.5), "p99_ms": login.percentile_ms(0.99), "errors": login.errors, "requests": login.requests, "cpu_us_per_request": login_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate, "machine": phases(&[("bare_axum", bare_machine), ("login", login_machine)])}),
+            steal: Some(stolen(&[bare_machine, login_machine])),
         },
         Row {
             scenario: "JWT login, 64 clients paced to 8,000/s together (latency from each request's scheduled time)".into(),
@@ -283,7 +309,8 @@ pub fn http(quick: bool) -> Vec<Row> {
             ratio: "—".into(),
             target: "none (for comparison)".into(),
             met: None,
-            json: json!({"rate": paced.rate(), "offered_rate": paced_rate, "p50_ms": paced.percentile_ms(0.5), "p99_ms": paced.percentile_ms(0.99), "errors": paced.errors, "requests": paced.requests}),
+            json: json!({"rate": paced.rate(), "offered_rate": paced_rate, "p50_ms": paced.percentile_ms(0.5), "p99_ms": paced.percentile_ms(0.99), "errors": paced.errors, "requests": paced.requests, "machine": phases(&[("paced_login", paced_machine)])}),
+            steal: Some(stolen(&[paced_machine])),
         },
         Row {
             scenario: "KV v2 read with a token (ACL, decrypt, audit), 64 clients".into(),
@@ -297,7 +324,8 @@ pub fn http(quick: bool) -> Vec<Row> {
             ratio: format!("{:.2}x", kv.rate() / bare_rate),
             target: "≥ 0.6x bare axum".into(),
             met: Some(kv.rate() / bare_rate >= 0.6 && kv.errors == 0),
-            json: json!({"rate": kv.rate(), "p99_ms": kv.percentile_ms(0.99), "errors": kv.errors, "cpu_us_per_request": kv_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate, "ratio_to_health": kv.rate() / health_rate}),
+            json: json!({"rate": kv.rate(), "p99_ms": kv.percentile_ms(0.99), "errors": kv.errors, "cpu_us_per_request": kv_cpu, "bare_axum_rate": bare_rate, "health_rate": health_rate, "ratio_to_health": kv.rate() / health_rate, "machine": phases(&[("bare_axum", bare_machine), ("kv", kv_machine)])}),
+            steal: Some(stolen(&[bare_machine, kv_machine])),
         },
     ];
     drop(server);
@@ -414,6 +442,7 @@ pub fn masking(quick: bool) -> Vec<Row> {
             target: format!("≥ {target:.0} MB/s"),
             met: Some(masked >= target),
             json: json!({"secrets": n, "patterns": patterns, "mb_per_s": masked, "slowest_mb_per_s": slowest, "rounds_mb_per_s": each_round, "in_memory_mb_per_s": in_memory, "baseline_mb_per_s": base, "bytes": total}),
+            steal: None,
         });
     }
     rows
@@ -473,6 +502,7 @@ pub fn exec_overhead(quick: bool) -> Row {
         target: "≤ 15 ms overhead".into(),
         met: Some(e - d <= 15.0),
         json: json!({"median_ms": e, "direct_median_ms": d, "overhead_ms": e - d, "runs": runs}),
+        steal: None,
     }
 }
 
@@ -573,6 +603,7 @@ pub fn store_scale(quick: bool) -> Row {
         target: "reads within 2x of small store".into(),
         met: Some(large * 2.0 >= small),
         json: json!({"versions": total, "read_rate": large, "small_read_rate": small, "open_ms": open_ms, "disk_bytes": disk, "rss_kib": rss, "load_seconds": load_secs}),
+        steal: None,
     }
 }
 
@@ -764,6 +795,7 @@ pub fn replicas(quick: bool) -> Vec<Row> {
         target: "— (issue 10: report beside sled)".into(),
         met: None,
         json: json!({"rate": rate, "p99_ms": p99, "errors": errors, "sled_rate": base}),
+        steal: None,
     };
     vec![
         row(
