@@ -41,11 +41,7 @@ fn parse_cpu_line(stat: &str) -> [u64; 8] {
 }
 
 fn shares(before: &[u64; 8], after: &[u64; 8]) -> Shares {
-    let delta: Vec<u64> = after
-        .iter()
-        .zip(before)
-        .map(|(a, b)| a.saturating_sub(*b))
-        .collect();
+    let delta: [u64; 8] = std::array::from_fn(|i| after[i].saturating_sub(before[i]));
     let total = delta.iter().sum::<u64>().max(1) as f64;
     Shares {
         steal: delta[7] as f64 * 100.0 / total,
