@@ -27,6 +27,13 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
+    /// Adds the counts and latencies of another run (one more slice of the same phase).
+    pub fn absorb(&mut self, other: LoadResult) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.seconds += other.seconds;
+        self.latencies_us.extend(other.latencies_us);
+    }
     pub fn rate(&self) -> f64 {
         self.requests as f64 / self.seconds
     }

@@ -40,6 +40,30 @@ fn parse_cpu_line(stat: &str) -> [u64; 8] {
     ticks
 }
 
+/// The machine's CPU time over several stretches (the slices of one interleaved phase).
+#[derive(Clone, Copy, Default)]
+pub struct Spent {
+    ticks: [u64; 8],
+}
+
+impl Spent {
+    /// Adds the time from `start` to now.
+    pub fn add_since(&mut self, start: &CpuTimes) {
+        self.add(start, &CpuTimes::now());
+    }
+
+    fn add(&mut self, start: &CpuTimes, end: &CpuTimes) {
+        for (sum, (a, b)) in self.ticks.iter_mut().zip(end.ticks.iter().zip(start.ticks)) {
+            *sum += a.saturating_sub(b);
+        }
+    }
+
+    /// The shares of all the time added.
+    pub fn shares(&self) -> Shares {
+        shares(&[0; 8], &self.ticks)
+    }
+}
+
 fn shares(before: &[u64; 8], after: &[u64; 8]) -> Shares {
     let delta: [u64; 8] = std::array::from_fn(|i| after[i].saturating_sub(before[i]));
     let total = delta.iter().sum::<u64>().max(1) as f64;
@@ -61,6 +85,28 @@ mod tests {
         let s = shares(&before, &after);
         assert!((s.steal - 30.0 * 100.0 / 210.0).abs() < 1e-9, "{s:?}");
         assert!((s.idle - 100.0 * 100.0 / 210.0).abs() < 1e-9, "{s:?}");
+    }
+
+    #[test]
+    fn stretches_add_up_before_the_shares_are_taken() {
+        let at = |line: &str| CpuTimes {
+            ticks: parse_cpu_line(line),
+        };
+        let mut spent = Spent::default();
+        // 100 ticks with none stolen, then 300 with 100 stolen: 25% of the whole, not the
+        // mean of the two shares taken apart (17%).
+        spent.add(
+            &at("cpu 0 0 0 0 0 0 0 0\n"),
+            &at("cpu 60 0 20 20 0 0 0 0\n"),
+        );
+        spent.add(
+            &at("cpu 100 0 0 0 0 0 0 0\n"),
+            &at("cpu 200 0 0 100 0 0 0 100\n"),
+        );
+        let s = spent.shares();
+        // 400 ticks in all: 100 stolen, 120 idle.
+        assert!((s.steal - 25.0).abs() < 1e-9, "{s:?}");
+        assert!((s.idle - 30.0).abs() < 1e-9, "{s:?}");
     }
 
     #[test]
