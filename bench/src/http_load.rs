@@ -19,6 +19,7 @@ pub struct Request {
     pub body: Option<Vec<u8>>,
 }
 
+#[derive(Default)]
 pub struct LoadResult {
     pub requests: u64,
     pub errors: u64,
@@ -34,6 +35,7 @@ impl LoadResult {
         self.seconds += other.seconds;
         self.latencies_us.extend(other.latencies_us);
     }
+
     pub fn rate(&self) -> f64 {
         self.requests as f64 / self.seconds
     }

@@ -72,9 +72,14 @@ impl CpuMeter {
         }
     }
 
+    /// Seconds of CPU since the meter started.
+    fn spent(self) -> f64 {
+        cpu_seconds(self.pid) - self.start
+    }
+
     /// Microseconds of CPU per request of `load`.
     fn per_request(self, load: &http_load::LoadResult) -> f64 {
-        (cpu_seconds(self.pid) - self.start) * 1e6 / load.requests.max(1) as f64
+        self.spent() * 1e6 / load.requests.max(1) as f64
     }
 }
 
@@ -102,7 +107,7 @@ struct Phase {
     pid: u32,
     addr: String,
     requests: Arc<Vec<Request>>,
-    result: Option<http_load::LoadResult>,
+    result: http_load::LoadResult,
     cpu_seconds: f64,
     machine: Spent,
     /// Each slice's rate.
@@ -115,7 +120,7 @@ impl Phase {
             pid,
             addr: addr.to_owned(),
             requests,
-            result: None,
+            result: http_load::LoadResult::default(),
             cpu_seconds: 0.0,
             machine: Spent::default(),
             rates: Vec::new(),
@@ -124,21 +129,17 @@ impl Phase {
 
     /// 64 clients in a closed loop for `length`.
     fn run_slice(&mut self, length: Duration) {
-        let cpu = cpu_seconds(self.pid);
+        let cpu = CpuMeter::of(self.pid);
         let machine = CpuTimes::now();
         let load = http_load::run(&self.addr, 64, length, self.requests.clone(), true, 200);
         self.machine.add_since(&machine);
-        self.cpu_seconds += cpu_seconds(self.pid) - cpu;
+        self.cpu_seconds += cpu.spent();
         self.rates.push(load.rate());
-        match &mut self.result {
-            Some(sum) => sum.absorb(load),
-            None => self.result = Some(load),
-        }
+        self.result.absorb(load);
     }
 
     fn cpu_per_request(&self) -> f64 {
-        let requests = self.result.as_ref().map_or(0, |r| r.requests);
-        self.cpu_seconds * 1e6 / requests.max(1) as f64
+        self.cpu_seconds * 1e6 / self.result.requests.max(1) as f64
     }
 
     /// This phase's rate over `baseline`'s, round by round.
@@ -151,12 +152,7 @@ impl Phase {
     }
 
     fn result(self) -> http_load::LoadResult {
-        self.result.unwrap_or(http_load::LoadResult {
-            requests: 0,
-            errors: 0,
-            seconds: 0.0,
-            latencies_us: Vec::new(),
-        })
+        self.result
     }
 }
 
