@@ -150,10 +150,6 @@ impl Phase {
             .map(|(a, b)| a / b.max(f64::MIN_POSITIVE))
             .collect()
     }
-
-    fn result(self) -> http_load::LoadResult {
-        self.result
-    }
 }
 
 /// The bare axum server of `src/bin/bare-axum.rs`, killed on drop.
@@ -258,7 +254,7 @@ pub fn http(quick: bool) -> Vec<Row> {
         kv.machine.shares(),
     );
     let kv_rounds = kv.rates_against(&bare);
-    let (bare, baseline, kv) = (bare.result(), health.result(), kv.result());
+    let (bare, baseline, kv) = (bare.result, health.result, kv.result);
     // Fresh signed JWTs (unique jti each), signed before the clock starts.
     let count = if quick { 6_000 } else { 40_000 };
     eprintln!("signing {count} RS256 JWTs for the login benchmark…");
