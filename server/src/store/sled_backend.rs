@@ -38,10 +38,11 @@ fn batch_of(writes: Vec<Write>) -> sled::Batch {
 
 impl SledBackend {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        // No `mode`: sled 0.34.7 stores it but never reads it.
         let db = sled::Config::new()
             .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            // Durability comes from explicit `sync` calls before each acknowledgement.
+            // Durability comes from explicit `sync` calls before each acknowledgement; the
+            // periodic flusher adds an `fsync` of the file every second.
             .flush_every_ms(Some(1000))
             .open()
             .map_err(backend_err)?;
@@ -96,8 +97,8 @@ impl Backend for SledBackend {
     }
 
     async fn apply_durably(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        // A batch holds sled's write lock and may wait for log buffers, and the flush blocks on
-        // fsync: both off the async workers, in one trip.
+        // A batch holds sled's write lock and may wait for log buffers, and the flush waits for
+        // sled's log writes and their `sync_file_range`: both off the async workers, in one trip.
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || {
             db.apply_batch(batch_of(writes)).map_err(backend_err)?;
@@ -143,7 +144,8 @@ impl Backend for SledBackend {
     }
 
     async fn sync(&self) -> Result<(), StoreError> {
-        // sled's flush blocks on fsync: off the async workers.
+        // sled's flush waits for its log writes and their `sync_file_range`: off the async
+        // workers.
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush().map(|_| ()).map_err(backend_err))
             .await
