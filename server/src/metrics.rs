@@ -166,6 +166,22 @@ impl Metrics {
         }
     }
 
+    /// Exports the store's counts of combined durable commits (token records, spent `jti`s):
+    /// `store_commit_batches` over `store_commits` is how many callers' writes one commit, one
+    /// backend batch and one sync, carries.
+    pub fn register_store_commits(&mut self, counts: &crate::store::group_commit::CommitCounts) {
+        self.registry.register(
+            "store_commits",
+            "Combined durable store commits (one backend batch and one sync each)",
+            counts.commits.clone(),
+        );
+        self.registry.register(
+            "store_commit_batches",
+            "Callers' write batches carried by combined durable store commits",
+            counts.batches.clone(),
+        );
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();

@@ -68,7 +68,9 @@ pub type SharedApp = Arc<App>;
 impl App {
     /// `dev` allows plain-HTTP issuers on loopback; nothing else changes with it.
     pub fn new(store: SealedStore, audit: AuditLog, limits: Limits, dev: bool) -> Self {
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        metrics.register_store_commits(store.commit_counts());
+        let metrics = Arc::new(metrics);
         let stats = crate::oidc::jwks::FetchStats {
             fetches: metrics.jwks_fetches.clone(),
             failures: metrics.jwks_fetch_failures.clone(),

@@ -303,6 +303,26 @@ impl Server {
         self.call("PUT", path, token, Some(body))
     }
 
+    /// `vaultd_store_commits_total` and `vaultd_store_commit_batches_total` from the metrics
+    /// (read with `token`): durable commits made, and the callers' batches they carried.
+    pub fn store_commit_counts(&self, token: &str) -> (u64, u64) {
+        let text = self.get("sys/metrics?format=prometheus", Some(token)).raw;
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)?
+                        .strip_prefix(' ')?
+                        .parse::<u64>()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("no {name} in the metrics"))
+        };
+        (
+            value("vaultd_store_commits_total"),
+            value("vaultd_store_commit_batches_total"),
+        )
+    }
+
     /// `sys/init` with one unseal key; returns (unseal key in base64, root token).
     pub fn init(&self) -> (String, String) {
         let r = self.put(

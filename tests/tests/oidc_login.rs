@@ -744,6 +744,7 @@ fn production_server_has_no_dev_issuer_and_refuses_http_issuers() {
 fn metrics_count_logins_denials_and_reads() {
     let s = setup();
     let root = s.server.root().to_owned();
+    let commits_before = s.server.store_commit_counts(&root);
     let ok = login(&s.server, "gh-deploy", &s.issuer.sign("rsa1", &gh(&s)));
     let token = ok.body["auth"]["client_token"].as_str().unwrap().to_owned();
     s.server.get("secret/data/prod/app", Some(&token));
@@ -777,6 +778,13 @@ fn metrics_count_logins_denials_and_reads() {
         "{text}"
     );
     assert!(!text.contains("made-up-role"));
+    // The one login that succeeded made one durable commit carrying its one batch; the refused
+    // ones and the read wrote nothing.
+    let (commits, batches) = s.server.store_commit_counts(&root);
+    assert_eq!(
+        (commits - commits_before.0, batches - commits_before.1),
+        (1, 1)
+    );
 }
 
 #[test]

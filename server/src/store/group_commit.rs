@@ -8,6 +8,7 @@
 //! request) never leaves the barrier stuck.
 
 use super::{Backend, StoreError, Tree, Write};
+use prometheus_client::metrics::counter::Counter;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -137,14 +138,25 @@ impl GroupCommit {
 #[derive(Debug)]
 pub struct WriteCombiner {
     batches: Arc<crate::batching::Combiner<Pending, StoreError>>,
+    counts: CommitCounts,
 }
 
 impl Default for WriteCombiner {
     fn default() -> Self {
         Self {
             batches: Arc::new(crate::batching::Combiner::new(false)),
+            counts: CommitCounts::default(),
         }
     }
+}
+
+/// How well writes combine: durable commits made, and the callers' batches they carried
+/// (exported as `vaultd_store_commits_total` and `vaultd_store_commit_batches_total`; the
+/// second over the first is the batches per commit).
+#[derive(Debug, Clone, Default)]
+pub struct CommitCounts {
+    pub commits: Counter,
+    pub batches: Counter,
 }
 
 /// One caller's batch.
@@ -185,6 +197,11 @@ impl WriteCombiner {
         self.submit(backend, writes, Some(once)).await
     }
 
+    /// The counts of commits made and batches carried, to be exported.
+    pub fn counts(&self) -> &CommitCounts {
+        &self.counts
+    }
+
     async fn submit(
         self: &Arc<Self>,
         backend: &Arc<dyn Backend>,
@@ -198,11 +215,12 @@ impl WriteCombiner {
             refused: refused.clone(),
         };
         let backend = backend.clone();
+        let counts = self.counts.clone();
         let outcome = self
             .batches
             .submit(pending, move |batches| {
-                let backend = backend.clone();
-                async move { apply_combined(&backend, batches).await }
+                let (backend, counts) = (backend.clone(), counts.clone());
+                async move { apply_combined(&backend, &counts, batches).await }
             })
             .await;
         match outcome {
@@ -218,13 +236,16 @@ impl WriteCombiner {
 }
 
 /// One combined batch: leaves out each create-once batch whose key exists (or was claimed by
-/// an earlier batch of this one), applies the rest as one atomic batch and makes it durable.
+/// an earlier batch of this one), applies the rest as one atomic batch and makes it durable;
+/// counts the commit and the batches it carried once it is.
 async fn apply_combined(
     backend: &Arc<dyn Backend>,
+    counts: &CommitCounts,
     batches: Vec<Pending>,
 ) -> Result<(), StoreError> {
     let mut claimed: HashSet<(Tree, Vec<u8>)> = HashSet::new();
     let mut writes = Vec::new();
+    let mut carried = 0;
     for batch in batches {
         if let Some((tree, key)) = batch.once {
             let taken =
@@ -236,11 +257,15 @@ async fn apply_combined(
             claimed.insert((tree, key));
         }
         writes.extend(batch.writes);
+        carried += 1;
     }
     if writes.is_empty() {
         return Ok(());
     }
-    backend.apply_durably(writes).await
+    backend.apply_durably(writes).await?;
+    counts.commits.inc();
+    counts.batches.inc_by(carried);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -274,6 +299,10 @@ mod tests {
             let got = backend.get(Tree::Kv, format!("k{i}").as_bytes()).await;
             assert_eq!(got.expect("reads"), Some(i.to_be_bytes().to_vec()));
         }
+        // Every batch was carried by exactly one counted commit.
+        let counts = combiner.counts();
+        assert_eq!(counts.batches.get(), 200);
+        assert!((1..=200).contains(&counts.commits.get()));
         // After a quiet period, a new writer starts a new drain (none is left running).
         combiner
             .apply_durably(&backend, write(1000))
@@ -329,6 +358,8 @@ mod tests {
         let later = combiner.apply_durably_once(&backend, key, writes).await;
         assert!(!later.expect("answers"));
         assert_eq!(backend.get(Tree::Kv, b"k99").await.expect("reads"), None);
+        // Refused batches are not counted as carried.
+        assert_eq!(combiner.counts().batches.get(), 5);
     }
 
     #[tokio::test]

@@ -486,6 +486,12 @@ impl SealedStore {
             .await
     }
 
+    /// How the durable writes of [`SealedStore::write_durable`] and
+    /// [`SealedStore::write_durable_once`] combine, for the metrics.
+    pub fn commit_counts(&self) -> &super::group_commit::CommitCounts {
+        self.combiner.counts()
+    }
+
     /// Makes every write applied so far durable. Concurrent callers share syncs (group
     /// commit), so one fsync acknowledges many writes.
     pub async fn sync(&self) -> Result<(), StoreError> {
