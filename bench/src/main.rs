@@ -5,7 +5,9 @@
 //! (`src/bin/bare-axum.rs`) measured in the same run.
 //!
 //! Flags: `--quick` (shorter runs, smaller scale test), `--skip-scale`, `--only GROUP`
-//! (`http`, `mask`, `exec`, `replicas`, `scale`).
+//! (`http`, `mask`, `exec`, `replicas`, `scale`), `--compare VAULTD` (KV reads and
+//! `sys/health` of this build and another `vaultd` binary, in alternating slices of one run;
+//! prints its own report and writes no results).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark harness: a panic is a failed run
 
@@ -53,6 +55,14 @@ fn main() {
         .cloned();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     vaultd::oidc::jwt_crypto::install();
+    if let Some(other) = args
+        .iter()
+        .position(|a| a == "--compare")
+        .and_then(|i| args.get(i + 1))
+    {
+        scenarios::compare(std::path::Path::new(other), quick);
+        return;
+    }
     let mut rows = Vec::new();
     if wanted("http") {
         metered(&mut rows, || scenarios::http(quick));

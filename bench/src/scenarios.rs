@@ -185,10 +185,13 @@ impl Drop for BareAxum {
 }
 
 /// JWT login and KV read, each against the trivial health endpoint of the same server.
-pub fn http(quick: bool) -> Vec<Row> {
-    let secs = if quick { 3 } else { 8 };
-    let issuer = TestIssuer::start();
-    let server = Server::dev_with_env(&env_quiet());
+/// A `vaultd dev` (this build's, or `binary`'s) with the KV secret and read token of the HTTP
+/// scenarios, and the TestIssuer its login role trusts.
+fn kv_server(binary: Option<&std::path::Path>, issuer: &TestIssuer) -> (Server, Arc<Vec<Request>>) {
+    let server = match binary {
+        Some(b) => Server::dev_of(b, &env_quiet()),
+        None => Server::dev_with_env(&env_quiet()),
+    };
     let root = server.root().to_owned();
     let doc = format!(
         "[issuers.ci]\nissuer = \"{}\"\n[roles.bench]\nissuer = \"ci\"\naudiences = [\"bench\"]\nclaims = {{ repository_id = \"74\", ref = \"refs/heads/main\" }}\npolicies = [\"read\"]\n[policies.read]\nrules = [{{ path = \"secret/data/bench/*\", capabilities = [\"read\"] }}]\n",
@@ -210,19 +213,100 @@ pub fn http(quick: bool) -> Vec<Row> {
         .as_str()
         .unwrap()
         .to_owned();
-
-    let health = Arc::new(vec![Request {
-        method: "GET",
-        path: "/v1/sys/health".into(),
-        token: None,
-        body: None,
-    }]);
     let reads = Arc::new(vec![Request {
         method: "GET",
         path: "/v1/secret/data/bench/app".into(),
         token: Some(token),
         body: None,
     }]);
+    (server, reads)
+}
+
+fn health_request() -> Arc<Vec<Request>> {
+    Arc::new(vec![Request {
+        method: "GET",
+        path: "/v1/sys/health".into(),
+        token: None,
+        body: None,
+    }])
+}
+
+/// `--compare VAULTD`: KV reads and `sys/health` of this build (A) and of `other` (B), both
+/// running at once, and bare axum, in 1-second slices that take turns (the order reversed
+/// every other round), so that both builds meet the same weather. Prints each figure, its
+/// ratio to bare axum, and B's rate over A's round by round.
+pub fn compare(other: &std::path::Path, quick: bool) {
+    let issuer = TestIssuer::start();
+    let (a, a_reads) = kv_server(None, &issuer);
+    let (b, b_reads) = kv_server(Some(other), &issuer);
+    let bare_server = BareAxum::start();
+    let mut bare = Phase::new(bare_server.child.id(), &bare_server.addr, health_request());
+    let mut phases = [
+        Phase::new(a.pid(), &a.addr, a_reads),
+        Phase::new(b.pid(), &b.addr, b_reads),
+        Phase::new(a.pid(), &a.addr, health_request()),
+        Phase::new(b.pid(), &b.addr, health_request()),
+    ];
+    let rounds = if quick { 4 } else { 12 };
+    eprintln!("running bare axum and both builds' KV reads and sys/health in {rounds} rounds…");
+    for round in 0..rounds {
+        let mut turn: Vec<&mut Phase> = std::iter::once(&mut bare).chain(&mut phases).collect();
+        if round % 2 == 1 {
+            turn.reverse();
+        }
+        for phase in turn {
+            phase.run_slice(Duration::from_secs(1));
+        }
+    }
+    let names = [
+        "KV read, A (this build)",
+        "KV read, B",
+        "sys/health, A",
+        "sys/health, B",
+    ];
+    println!(
+        "bare axum: {:.0}/s, {:.1} µs CPU/req",
+        bare.result.rate(),
+        bare.cpu_per_request()
+    );
+    for (name, phase) in names.iter().zip(&phases) {
+        println!(
+            "{name}: {:.0}/s, {:.1} µs CPU/req, {:.3}x bare axum (rounds {})",
+            phase.result.rate(),
+            phase.cpu_per_request(),
+            phase.result.rate() / bare.result.rate().max(f64::MIN_POSITIVE),
+            rounds_text(&phase.rates_against(&bare)),
+        );
+    }
+    for (what, (pa, pb)) in [
+        ("KV", (&phases[0], &phases[1])),
+        ("health", (&phases[2], &phases[3])),
+    ] {
+        let mut per_round = pb.rates_against(pa);
+        per_round.sort_by(f64::total_cmp);
+        println!(
+            "{what}: B / A {:.3} overall, median round {:.3} (rounds {})",
+            pb.result.rate() / pa.result.rate().max(f64::MIN_POSITIVE),
+            median(per_round.clone()),
+            rounds_text(&per_round),
+        );
+    }
+}
+
+fn rounds_text(values: &[f64]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:.2}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub fn http(quick: bool) -> Vec<Row> {
+    let secs = if quick { 3 } else { 8 };
+    let issuer = TestIssuer::start();
+    let (server, reads) = kv_server(None, &issuer);
+    let root = server.root().to_owned();
+    let health = health_request();
     // Bare axum, health and KV reads take turns in short slices (the order reversed every other
     // round), so that a machine whose speed drifts, or whose hypervisor takes CPU now and then,
     // slows each of them alike instead of whichever happened to run at the time.

@@ -30,12 +30,29 @@ struct Inner {
 
 /// Appends a batch of lines with one `write`.
 fn append(file: &std::fs::File, lines: Vec<Vec<u8>>) -> std::io::Result<()> {
-    let bytes = lines.concat();
-    let written = (&*file).write(&bytes)?;
+    let joined;
+    let bytes = match lines.as_slice() {
+        [one] => one.as_slice(),
+        _ => {
+            joined = lines.concat();
+            joined.as_slice()
+        }
+    };
+    let written = (&*file).write(bytes)?;
     if written != bytes.len() {
         // A short append (disk full): lines are torn, so their requests must fail.
         return Err(std::io::Error::other("audit lines only partly written"));
     }
+    Ok(())
+}
+
+/// Room for a typical line, so that serializing one seldom grows its buffer.
+pub(crate) const LINE_CAPACITY: usize = 512;
+
+/// Serializes `entry` as one JSON line at the end of `buf`.
+pub(crate) fn push_line(buf: &mut Vec<u8>, entry: &impl serde::Serialize) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *buf, entry)?;
+    buf.push(b'\n');
     Ok(())
 }
 
@@ -67,15 +84,25 @@ impl AuditLog {
 
     /// Appends one entry; returns once it is written. An error means the request must fail.
     pub async fn record(&self, entry: &impl serde::Serialize) -> std::io::Result<()> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let mut line = Vec::with_capacity(LINE_CAPACITY);
+        push_line(&mut line, entry)?;
+        self.append_lines(line).await
+    }
+
+    /// Appends whole lines (each ended by `\n`, as [`push_line`] writes them) in one `write`,
+    /// so they land together or not at all; returns once they are written. An error means the
+    /// request must fail.
+    pub async fn append_lines(&self, lines: Vec<u8>) -> std::io::Result<()> {
         let Some(inner) = &self.inner else {
             return Ok(());
         };
-        let mut line = serde_json::to_vec(entry)?;
-        line.push(b'\n');
         let writer = inner.clone();
         let outcome = inner
             .lines
-            .submit_inline(line, move |lines| append(&writer.file, lines))
+            .submit_inline(lines, move |lines| append(&writer.file, lines))
             .await;
         match outcome {
             Some(Ok(())) => Ok(()),

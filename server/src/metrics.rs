@@ -233,7 +233,7 @@ impl Route {
 
     /// The route of a request path.
     pub(crate) fn of(path: &str) -> Route {
-        let p = path.trim_start_matches("/v1/");
+        let p = path.strip_prefix("/v1/").unwrap_or(path);
         if p == "auth/jwt/login" {
             Route::Login
         } else if p.starts_with("secret/data/") {

@@ -84,10 +84,12 @@ pub async fn run(
         // future and no extension map per request (`http::router` is the same dispatcher for
         // callers that want a tower service).
         let app = app.clone();
+        let client = Arc::new(crate::http::Peer::new(peer));
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let app = app.clone();
+            let (app, peer) = (app.clone(), client.clone());
             async move {
-                let response = crate::http::serve(&app, Some(peer), req.map(axum::body::Body::new));
+                let response =
+                    crate::http::serve(&app, Some(&peer), req.map(axum::body::Body::new));
                 Ok::<_, std::convert::Infallible>(response.await)
             }
         });

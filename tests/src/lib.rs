@@ -102,6 +102,12 @@ impl Server {
         Self::dev_with(env, true)
     }
 
+    /// Like [`Server::dev_with_env`], running the `vaultd` at `binary` (a benchmark comparing
+    /// two builds).
+    pub fn dev_of(binary: &Path, env: &[(&str, &str)]) -> Server {
+        Self::dev_with_binary(Some(binary), env, true)
+    }
+
     /// `vaultd dev` on sled whatever the suite's storage, for tests that look into the data
     /// dir's files.
     pub fn dev_sled() -> Server {
@@ -109,6 +115,14 @@ impl Server {
     }
 
     fn dev_with(env: &[(&str, &str)], shared_storage: bool) -> Server {
+        Self::dev_with_binary(None, env, shared_storage)
+    }
+
+    fn dev_with_binary(
+        binary: Option<&Path>,
+        env: &[(&str, &str)],
+        shared_storage: bool,
+    ) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let data_dir = tmp.path().join("data");
         let audit = tmp.path().join("audit.log");
@@ -119,7 +133,8 @@ impl Server {
         if shared_storage {
             env.extend(postgres::shared_database_env().unwrap_or_default());
         }
-        let mut server = Self::spawn(
+        let mut server = Self::spawn_binary(
+            binary,
             Mode::Dev {
                 audit_log: Some(audit),
                 env,
@@ -182,6 +197,15 @@ impl Server {
     }
 
     fn spawn(mode: Mode, data_dir: &Path, log_dir: &Path) -> Server {
+        Self::spawn_binary(None, mode, data_dir, log_dir)
+    }
+
+    fn spawn_binary(
+        binary_path: Option<&Path>,
+        mode: Mode,
+        data_dir: &Path,
+        log_dir: &Path,
+    ) -> Server {
         let stderr_log = log_dir.join(format!(
             "vaultd-{}.stderr",
             Instant::now().elapsed().as_nanos() ^ u128::from(std::process::id())
@@ -191,7 +215,7 @@ impl Server {
             .append(true)
             .open(&stderr_log)
             .unwrap();
-        let mut cmd = Command::new(binary("vaultd"));
+        let mut cmd = Command::new(binary_path.map_or_else(|| binary("vaultd"), Path::to_owned));
         // The most verbose level by default: tests then prove nothing secret is logged even
         // at trace. A caller's own VAULTD_LOG (benchmarks) wins.
         cmd.env("VAULTD_LOG", "trace");

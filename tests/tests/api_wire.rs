@@ -587,35 +587,9 @@ fn audit_log_records_requests_without_secrets() {
 
 #[test]
 fn unwritable_audit_log_fails_requests_closed_before_they_act() {
-    use std::io::BufRead;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let mut child = std::process::Command::new(e2e::binary("vaultd"))
-        .args([
-            "dev",
-            "--listen",
-            "127.0.0.1:0",
-            "--audit-log",
-            "/dev/full",
-            "--data-dir",
-        ])
-        .arg(&data)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut addr = String::new();
-    let mut token = String::new();
-    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(a) = line.strip_prefix("export VAULTCTL_ADDR=") {
-            addr = a.to_owned();
-        }
-        if let Some(t) = line.strip_prefix("export VAULTCTL_TOKEN=") {
-            token = t.to_owned();
-            break;
-        }
-    }
+    let (mut child, addr, token) = dev_with_audit_log(&data, "/dev/full");
     let write = raw_call(
         &format!("{addr}/v1/secret/data/audited"),
         "PUT",
@@ -634,6 +608,92 @@ fn unwritable_audit_log_fails_requests_closed_before_they_act() {
     // Restarted with a working audit log: the refused write never happened.
     let server = Server::dev_on(&data, &[]);
     assert_eq!(server.get("secret/data/audited", Some(&token)).status, 404);
+}
+
+/// `vaultd dev` on `data` with its audit log at `audit_log`: the child, its address and root token.
+fn dev_with_audit_log(
+    data: &std::path::Path,
+    audit_log: &str,
+) -> (std::process::Child, String, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(e2e::binary("vaultd"))
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--audit-log",
+            audit_log,
+            "--data-dir",
+        ])
+        .arg(data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut addr, mut token) = (String::new(), String::new());
+    for line in std::io::BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(a) = line.strip_prefix("export VAULTCTL_ADDR=") {
+            addr = a.to_owned();
+        }
+        if let Some(t) = line.strip_prefix("export VAULTCTL_TOKEN=") {
+            token = t.to_owned();
+            break;
+        }
+    }
+    (child, addr, token)
+}
+
+#[test]
+fn reads_are_audited_request_line_first_and_fail_closed_without_spending_a_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut server = Server::dev_on(&data, &[]);
+    let root = server.root().to_owned();
+    server.put(
+        "secret/data/held",
+        Some(&root),
+        r#"{"data":{"v":"held-canary"}}"#,
+    );
+    let once = server.put("auth/token/create", Some(&root), r#"{"num_uses":1}"#);
+    let once = once.body["auth"]["client_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A read's two lines: the request line, then its response line, as for every request.
+    let read = server.get("secret/data/held", Some(&root));
+    assert_eq!(read.status, 200);
+    let log = std::fs::read_to_string(server.audit_log()).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let id = &read.body["request_id"];
+    let of_read: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| &l["request_id"] == id).collect();
+    assert_eq!(of_read.len(), 2, "{log}");
+    assert_eq!(of_read[0]["type"], "request");
+    assert_eq!(of_read[1]["type"], "response");
+    assert_eq!(of_read[1]["status"], 200);
+    server.terminate();
+
+    // With an audit log that cannot be written, a read releases nothing and spends no use.
+    let (mut child, addr, _) = dev_with_audit_log(&data, "/dev/full");
+    for token in [&root, &once] {
+        let r = raw_call(
+            &format!("{addr}/v1/secret/data/held"),
+            "GET",
+            Some(token),
+            None,
+        );
+        assert_eq!(r.status, 500, "{}", r.raw);
+        assert!(!r.raw.contains("held-canary"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let server = Server::dev_on(&data, &[]);
+    assert_eq!(server.get("secret/data/held", Some(&once)).status, 200);
+    assert_eq!(server.get("secret/data/held", Some(&once)).status, 403);
 }
 
 #[test]

@@ -32,6 +32,23 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
 
+/// A connection's peer: its address, and its IP as the audit log writes it, formatted once per
+/// connection rather than per request.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    addr: SocketAddr,
+    ip: Box<str>,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            ip: addr.ip().to_string().into(),
+        }
+    }
+}
+
 /// The operation a request asks for, after Vault's method rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -93,6 +110,61 @@ pub struct Ctx {
     pub denial_code: Option<&'static str>,
     /// Extra audit fields (role, issuer, selected claims).
     pub audit_extra: serde_json::Map<String, serde_json::Value>,
+    /// The request's audit line, when it is held back to go out with the response line.
+    request_line: RequestLine,
+}
+
+/// Where a request's audit line stands.
+#[derive(Debug, Default)]
+enum RequestLine {
+    /// Written, or nothing to write (an unaudited request).
+    #[default]
+    Done,
+    /// Held back: a read that changes nothing writes it together with its response line, in
+    /// one append, once the answer is ready and before it is sent (see [`serve`]).
+    Held(Vec<u8>),
+    /// Writing it failed: the request fails, and no response line follows.
+    Failed,
+}
+
+impl Ctx {
+    /// Writes a held-back request line now; called before a read changes anything after all
+    /// (a limited-use token's use is spent), so the line is in the file before the change, as
+    /// for every other request.
+    async fn write_request_line(&mut self, app: &SharedApp) -> Result<(), ApiError> {
+        match std::mem::take(&mut self.request_line) {
+            RequestLine::Done => Ok(()),
+            RequestLine::Held(line) => match app.audit.append_lines(line).await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    self.request_line = RequestLine::Failed;
+                    Err(audit_write_failed(app, &e))
+                }
+            },
+            RequestLine::Failed => {
+                self.request_line = RequestLine::Failed;
+                Err(ApiError::Internal(AUDIT_UNAVAILABLE.into()))
+            }
+        }
+    }
+}
+
+const AUDIT_UNAVAILABLE: &str = "audit log unavailable";
+
+/// Counts and logs an audit line that could not be written; the request fails with this error.
+fn audit_write_failed(app: &SharedApp, e: &std::io::Error) -> ApiError {
+    app.metrics.audit_write_failures.inc();
+    tracing::error!(error = %e, "audit log write failed; refusing request");
+    ApiError::Internal(AUDIT_UNAVAILABLE.into())
+}
+
+/// Requests whose request line may wait for the response line: reads of the KV engine (a
+/// secret, its metadata, a list), whose handlers change nothing but a limited-use token's count
+/// (which writes the line first, [`Ctx::write_request_line`]) and in-memory caches. Nothing
+/// they do is seen outside the process before their response, and the response waits for both
+/// lines; a crash in between loses the line of a read that released nothing.
+fn reads_only(method: &Method, audit_path: &str) -> bool {
+    (*method == Method::GET || method.as_str() == "LIST") && audit_path.starts_with("secret/")
 }
 
 pub fn router(app: SharedApp) -> Router {
@@ -178,20 +250,19 @@ fn unaudited(path: &str) -> bool {
 
 /// The router's handler: [`serve`], with the peer address from the request's extensions.
 async fn dispatch(State(app): State<SharedApp>, request: Request<Body>) -> Response {
-    let client = request.extensions().get::<ClientAddr>().map(|c| c.0);
-    serve(&app, client, request).await
+    let peer = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map(|c| Peer::new(c.0));
+    serve(&app, peer.as_ref(), request).await
 }
 
 /// Answers one request from `client`: the audit lines, the handler under the request timeout,
 /// metrics, and the one place errors become responses.
-pub async fn serve(
-    app: &SharedApp,
-    client: Option<SocketAddr>,
-    request: Request<Body>,
-) -> Response {
+pub async fn serve(app: &SharedApp, peer: Option<&Peer>, request: Request<Body>) -> Response {
     let mut ctx = Ctx {
         request_id: new_request_id(),
-        client,
+        client: peer.map(|p| p.addr),
         ..Default::default()
     };
     let method = request.method().clone();
@@ -211,21 +282,25 @@ pub async fn serve(
     };
     let audited = audit_path.is_some();
     let audit_path = audit_path.unwrap_or_default();
-    let remote_address = ctx.client.filter(|_| audited).map(|a| a.ip().to_string());
+    let remote_address = peer.filter(|_| audited).map(|p| &*p.ip);
     // Fail closed before anything happens: a request that cannot be audited is not served.
     if audited {
         let entry = AuditRequest {
             time: crate::clock::rfc3339_now(),
             kind: "request",
             request_id: &ctx.request_id,
-            remote_address: remote_address.as_deref(),
+            remote_address,
             method: method.as_str(),
             path: &audit_path,
         };
-        if let Err(e) = app.audit.record(&entry).await {
-            app.metrics.audit_write_failures.inc();
-            tracing::error!(error = %e, "audit log write failed; refusing request");
-            return ApiError::Internal("audit log unavailable".into()).into_response();
+        let mut line = Vec::with_capacity(2 * crate::audit::LINE_CAPACITY);
+        if let Err(e) = crate::audit::push_line(&mut line, &entry) {
+            return audit_write_failed(app, &e).into_response();
+        }
+        if reads_only(&method, &audit_path) {
+            ctx.request_line = RequestLine::Held(line);
+        } else if let Err(e) = app.audit.append_lines(line).await {
+            return audit_write_failed(app, &e).into_response();
         }
     }
     let timeout = app.limits.request_timeout;
@@ -234,6 +309,14 @@ pub async fn serve(
         Err(_) => Err(ApiError::Internal("request timed out".into())),
     };
     if audited {
+        // A held-back request line goes out first, in the same append as the response line.
+        let mut lines = match std::mem::take(&mut ctx.request_line) {
+            RequestLine::Done => Vec::with_capacity(crate::audit::LINE_CAPACITY),
+            RequestLine::Held(line) => line,
+            RequestLine::Failed => {
+                return ApiError::Internal(AUDIT_UNAVAILABLE.into()).into_response();
+            }
+        };
         let (status, error) = match &result {
             Ok(reply) => (reply.status().as_u16(), None),
             Err(e) => (e.status().as_u16(), Some(e.to_string())),
@@ -244,7 +327,7 @@ pub async fn serve(
                 time: crate::clock::rfc3339_now(),
                 kind: "response",
                 request_id: &ctx.request_id,
-                remote_address: remote_address.as_deref(),
+                remote_address,
                 method: method.as_str(),
                 path: &audit_path,
             },
@@ -256,10 +339,12 @@ pub async fn serve(
             token_role: record.and_then(|r| r.role.as_deref()),
             extra: &ctx.audit_extra,
         };
-        if let Err(e) = app.audit.record(&entry).await {
-            app.metrics.audit_write_failures.inc();
-            tracing::error!(error = %e, "audit log write failed; refusing request");
-            return ApiError::Internal("audit log unavailable".into()).into_response();
+        let written = match crate::audit::push_line(&mut lines, &entry) {
+            Ok(()) => app.audit.append_lines(lines).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            return audit_write_failed(app, &e).into_response();
         }
     }
     app.metrics
@@ -474,9 +559,13 @@ pub async fn authenticate(
         ctx.audit_detail = Some("token unknown, expired or revoked".into());
         ApiError::InvalidToken
     })?;
-    if record.num_uses > 0 && !app.tokens.spend_use(token).await? {
-        ctx.audit_detail = Some("token has no uses left".into());
-        return Err(ApiError::InvalidToken);
+    if record.num_uses > 0 {
+        // Spending a use is a change: a held-back request line must be in the file first.
+        ctx.write_request_line(app).await?;
+        if !app.tokens.spend_use(token).await? {
+            ctx.audit_detail = Some("token has no uses left".into());
+            return Err(ApiError::InvalidToken);
+        }
     }
     ctx.token_record = Some(record.clone());
     Ok(record)
