@@ -123,6 +123,9 @@ enum RequestLine {
     /// Held back: a read that changes nothing writes it together with its response line, in
     /// one append, once the answer is ready and before it is sent (see [`serve`]).
     Held(Vec<u8>),
+    /// Being written by a task of its own, so that a request whose handler times out while the
+    /// line waits still learns, in [`serve`], whether it was written.
+    Writing(tokio::task::JoinHandle<std::io::Result<()>>),
     /// Writing it failed: the request fails, and no response line follows.
     Failed,
 }
@@ -133,19 +136,36 @@ impl Ctx {
     /// for every other request.
     async fn write_request_line(&mut self, app: &SharedApp) -> Result<(), ApiError> {
         match std::mem::take(&mut self.request_line) {
-            RequestLine::Done => Ok(()),
-            RequestLine::Held(line) => match app.audit.append_lines(line).await {
-                Ok(()) => Ok(()),
-                Err(e) => {
-                    self.request_line = RequestLine::Failed;
-                    Err(audit_write_failed(app, &e))
-                }
-            },
+            RequestLine::Done => return Ok(()),
             RequestLine::Failed => {
                 self.request_line = RequestLine::Failed;
-                Err(ApiError::Internal(AUDIT_UNAVAILABLE.into()))
+                return Err(ApiError::Internal(AUDIT_UNAVAILABLE.into()));
             }
+            RequestLine::Held(line) => {
+                let audit = app.audit.clone();
+                self.request_line =
+                    RequestLine::Writing(tokio::spawn(
+                        async move { audit.append_lines(line).await },
+                    ));
+            }
+            writing @ RequestLine::Writing(_) => self.request_line = writing,
         }
+        // If this wait is cut short (the request timed out), the task stays in `self` for
+        // `serve` to wait for.
+        let outcome = match &mut self.request_line {
+            RequestLine::Writing(task) => task.await,
+            _ => return Ok(()),
+        };
+        let error = match outcome {
+            Ok(Ok(())) => {
+                self.request_line = RequestLine::Done;
+                return Ok(());
+            }
+            Ok(Err(e)) => e,
+            Err(e) => std::io::Error::other(e.to_string()),
+        };
+        self.request_line = RequestLine::Failed;
+        Err(audit_write_failed(app, &error))
     }
 }
 
@@ -160,9 +180,10 @@ fn audit_write_failed(app: &SharedApp, e: &std::io::Error) -> ApiError {
 
 /// Requests whose request line may wait for the response line: reads of the KV engine (a
 /// secret, its metadata, a list), whose handlers change nothing but a limited-use token's count
-/// (which writes the line first, [`Ctx::write_request_line`]) and in-memory caches. Nothing
-/// they do is seen outside the process before their response, and the response waits for both
-/// lines; a crash in between loses the line of a read that released nothing.
+/// (which writes the line first, [`Ctx::write_request_line`]), in-memory caches, and the
+/// removal of an expired token that already reads as absent. Nothing they do is seen outside
+/// the process before their response, and the response waits for both lines; a crash in
+/// between loses the line of a read that released nothing.
 fn reads_only(method: &Method, audit_path: &str) -> bool {
     (*method == Method::GET || method.as_str() == "LIST") && audit_path.starts_with("secret/")
 }
@@ -309,11 +330,17 @@ pub async fn serve(app: &SharedApp, peer: Option<&Peer>, request: Request<Body>)
         Err(_) => Err(ApiError::Internal("request timed out".into())),
     };
     if audited {
+        // A request line whose write the timeout cut short: whether it was written decides.
+        if matches!(ctx.request_line, RequestLine::Writing(_))
+            && let Err(e) = ctx.write_request_line(app).await
+        {
+            return e.into_response();
+        }
         // A held-back request line goes out first, in the same append as the response line.
         let mut lines = match std::mem::take(&mut ctx.request_line) {
             RequestLine::Done => Vec::with_capacity(crate::audit::LINE_CAPACITY),
             RequestLine::Held(line) => line,
-            RequestLine::Failed => {
+            RequestLine::Failed | RequestLine::Writing(_) => {
                 return ApiError::Internal(AUDIT_UNAVAILABLE.into()).into_response();
             }
         };
