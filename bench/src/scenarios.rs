@@ -184,7 +184,6 @@ impl Drop for BareAxum {
     }
 }
 
-/// JWT login and KV read, each against the trivial health endpoint of the same server.
 /// A `vaultd dev` (this build's, or `binary`'s) with the KV secret and read token of the HTTP
 /// scenarios, and the TestIssuer its login role trusts.
 fn kv_server(binary: Option<&std::path::Path>, issuer: &TestIssuer) -> (Server, Arc<Vec<Request>>) {
@@ -301,6 +300,7 @@ fn rounds_text(values: &[f64]) -> String {
         .join(" ")
 }
 
+/// `sys/health` and KV reads against bare axum, and JWT logins, on one `vaultd dev`.
 pub fn http(quick: bool) -> Vec<Row> {
     let secs = if quick { 3 } else { 8 };
     let issuer = TestIssuer::start();

@@ -82,18 +82,8 @@ impl AuditLog {
         self.inner.is_some()
     }
 
-    /// Appends one entry; returns once it is written. An error means the request must fail.
-    pub async fn record(&self, entry: &impl serde::Serialize) -> std::io::Result<()> {
-        if !self.enabled() {
-            return Ok(());
-        }
-        let mut line = Vec::with_capacity(LINE_CAPACITY);
-        push_line(&mut line, entry)?;
-        self.append_lines(line).await
-    }
-
     /// Appends whole lines (each ended by `\n`, as [`push_line`] writes them) in one `write`,
-    /// so they land together or not at all; returns once they are written. An error means the
+    /// so no other line comes between them; returns once they are written. An error means the
     /// request must fail.
     pub async fn append_lines(&self, lines: Vec<u8>) -> std::io::Result<()> {
         let Some(inner) = &self.inner else {
@@ -116,6 +106,12 @@ impl AuditLog {
 mod tests {
     use super::*;
 
+    async fn record(log: &AuditLog, entry: &serde_json::Value) -> std::io::Result<()> {
+        let mut line = Vec::new();
+        push_line(&mut line, entry)?;
+        log.append_lines(line).await
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_lines_are_all_written_whole() {
         let dir = tempfile_dir();
@@ -125,8 +121,11 @@ mod tests {
             .map(|i| {
                 let log = log.clone();
                 tokio::spawn(async move {
-                    log.record(&serde_json::json!({"n": i, "pad": "x".repeat(i % 97)}))
-                        .await
+                    record(
+                        &log,
+                        &serde_json::json!({"n": i, "pad": "x".repeat(i % 97)}),
+                    )
+                    .await
                 })
             })
             .collect();
@@ -151,8 +150,8 @@ mod tests {
     async fn a_failed_write_fails_the_request() {
         // /dev/full accepts the open and fails every write with ENOSPC.
         let log = AuditLog::open(Path::new("/dev/full")).expect("opens");
-        assert!(log.record(&serde_json::json!({"x": 1})).await.is_err());
-        assert!(log.record(&serde_json::json!({"x": 2})).await.is_err());
+        assert!(record(&log, &serde_json::json!({"x": 1})).await.is_err());
+        assert!(record(&log, &serde_json::json!({"x": 2})).await.is_err());
     }
 
     fn tempfile_dir() -> std::path::PathBuf {
